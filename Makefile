@@ -1,0 +1,60 @@
+# One entry point for people and CI. `make test` is the README's test command; .ci/run calls it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSYNC := .venv-insync
+CHECKOV := .venv-checkov
+PIP_FLAGS := -q --disable-pip-version-check
+
+.PHONY: install test test-main test-insync lint format demo stack bench constraints clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_async,test,dev]'
+	touch $@
+
+# ib_insync cannot share a virtualenv with ib_async: a second one proves the worker's broker
+# module and ibsim's client scenario run on it too (tests marked ib_client).
+$(INSYNC)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(INSYNC)
+	$(INSYNC)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_insync,test]'
+	touch $@
+
+# checkov pins bc-python-hcl2, which installs the same `hcl2` module as python-hcl2.
+$(CHECKOV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV)
+	$(CHECKOV)/bin/pip install $(PIP_FLAGS) checkov==3.3.30
+	touch $@
+
+test: install $(INSYNC)/.installed $(CHECKOV)/.installed lint test-main test-insync
+
+test-main:
+	$(BIN)/pytest
+
+test-insync:
+	$(INSYNC)/bin/pytest -m ib_client
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo: install
+	$(BIN)/python -m worker.devstack demo
+
+stack: install
+	$(BIN)/python -m worker.devstack stack
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+constraints: install
+	$(BIN)/pip freeze --exclude-editable > constraints.txt
+
+clean:
+	rm -rf $(VENV) $(INSYNC) $(CHECKOV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Build-time installer (the Dockerfile's download stage runs it): fetch IB Gateway for the
+# chosen channel and IBC, verify each against its pinned sha256 BEFORE using it, install
+# the gateway where IBC looks for it, and unpack IBC.
+#
+# Environment (build args, values in gateway-image/versions.env):
+#   IB_GATEWAY_CHANNEL               stable | latest
+#   IB_GATEWAY_<CHANNEL>_VERSION     e.g. 10.37.1l
+#   IB_GATEWAY_<CHANNEL>_URL         installer address
+#   IB_GATEWAY_<CHANNEL>_SHA256      its sha256
+#   IBC_VERSION, IBC_URL, IBC_SHA256
+#   TWS_PATH (gateway goes to $TWS_PATH/ibgateway/<major>), IBC_PATH, TWS_INSTALL_LOG
+set -Eeuo pipefail
+
+LOG_TAG=install-gateway
+SCRIPTS=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
+# shellcheck source=gateway-image/scripts/proc-lib.sh
+source "$SCRIPTS/proc-lib.sh"
+# shellcheck source=gateway-image/scripts/gateway-lib.sh
+source "$SCRIPTS/gateway-lib.sh"
+
+PLACEHOLDER_SHA256=0000000000000000000000000000000000000000000000000000000000000000
+
+# require NAME... : fail unless every NAME is set and non-empty.
+require() {
+	local name
+	for name in "$@"; do
+		[[ -n ${!name:-} ]] || die "build arg $name is not set (values live in gateway-image/versions.env)"
+	done
+}
+
+# fetch URL SHA256 DEST : download URL to DEST and verify it; DEST is removed on mismatch.
+fetch() {
+	local url=$1 sum=$2 dest=$3
+	[[ $sum =~ ^[0-9a-f]{64}$ ]] || die "sha256 for $url must be 64 lower-case hex digits"
+	[[ $sum != "$PLACEHOLDER_SHA256" ]] ||
+		die "the sha256 for $url is a placeholder: run gateway-image/update-pins.sh where there is internet"
+	log "downloading $url"
+	curl --fail --silent --show-error --location --retry 3 --proto '=https,file' --output "$dest" "$url"
+	if ! printf '%s  %s\n' "$sum" "$dest" | sha256sum --check --strict --status; then
+		rm -f -- "$dest"
+		die "sha256 mismatch for $url: expected $sum (the file moved or was tampered with)" 65
+	fi
+	log "verified $dest ($sum)"
+}
+
+install_gateway() {
+	local channel=${IB_GATEWAY_CHANNEL,,} prefix version major installer
+	[[ $channel == stable || $channel == latest ]] ||
+		die "IB_GATEWAY_CHANNEL must be stable or latest (got '${IB_GATEWAY_CHANNEL}')"
+	prefix=IB_GATEWAY_${channel^^}
+	require "${prefix}_VERSION" "${prefix}_URL" "${prefix}_SHA256"
+	version=${prefix}_VERSION
+	version=${!version}
+	major=$(ibgw_major_version "$version") || die "$prefix""_VERSION is not a gateway version: $version"
+	installer=$(mktemp -d)/ibgateway-installer.sh
+	local url=${prefix}_URL sum=${prefix}_SHA256
+	fetch "${!url}" "${!sum}" "$installer"
+	mkdir -p -- "$(dirname -- "$TWS_INSTALL_LOG")"
+	# The first line keeps TWS_INSTALL_LOG parseable by tools that read the version from it.
+	printf 'IB Gateway %s (%s channel)\n' "$version" "$channel" >"$TWS_INSTALL_LOG"
+	sh "$installer" -q -dir "$TWS_PATH/ibgateway/$major" >>"$TWS_INSTALL_LOG" 2>&1
+	[[ -d $TWS_PATH/ibgateway/$major/jars ]] || die "the installer did not create $TWS_PATH/ibgateway/$major/jars"
+	rm -rf -- "$(dirname -- "$installer")"
+	printf '%s\n' "$version" >"$TWS_PATH/ibgateway/version"
+	log "installed IB Gateway $version ($channel) in $TWS_PATH/ibgateway/$major"
+}
+
+install_ibc() {
+	local zip
+	require IBC_VERSION IBC_URL IBC_SHA256
+	zip=$(mktemp -d)/ibc.zip
+	fetch "$IBC_URL" "$IBC_SHA256" "$zip"
+	mkdir -p -- "$IBC_PATH"
+	unzip -q -o "$zip" -d "$IBC_PATH"
+	rm -rf -- "$(dirname -- "$zip")"
+	[[ -f $IBC_PATH/scripts/ibcstart.sh ]] || die "IBC archive has no scripts/ibcstart.sh"
+	chmod a+rx "$IBC_PATH"/*.sh "$IBC_PATH"/scripts/*.sh
+	log "installed IBC $IBC_VERSION in $IBC_PATH"
+}
+
+require IB_GATEWAY_CHANNEL TWS_PATH IBC_PATH TWS_INSTALL_LOG
+install_gateway
+install_ibc

@@ -1,0 +1,255 @@
+"""The built-in instrument catalog and IB-like contract resolution.
+
+Resolution follows what a real gateway does for reqContractDetails: every field the client set
+must match, the rest is free, so ``MES`` without an expiry returns each listed quarter and ``EUR``
+without a currency returns every EUR pair. Trading and liquid hours are filled in at resolution
+time for the week starting at the attached clock's date (IB sends about a week).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ibsim import hours
+from ibsim.model import ContractQuery, Instrument, SecType, UnknownContract
+
+if TYPE_CHECKING:
+    from ibsim.market import Clock
+
+_STK_EXCHANGES = "SMART,AMEX,NYSE,CBOE,PHLX,ISE,CHX,ARCA,ISLAND,DRCTEDGE,BEX,BATS,EDGEA,IEX"
+_STK_ORDER_TYPES = "ACTVTIM,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LMT,MKT,STP,STPLMT"
+_FX_ORDER_TYPES = "ACTVTIM,AD,ADJUST,ALERT,ALGO,ALLOC,DAY,GTC,IOC,LMT,MKT,STP,STPLMT"
+_FUT_ORDER_TYPES = "ACTVTIM,ADJUST,ALERT,ALLOC,DAY,GTC,IOC,LMT,MKT,STP,STPLMT"
+
+# symbol, con_id, primary exchange, long name, stock type, industry, category
+_STOCKS = (
+    ("SPY", 756733, "ARCA", "SPDR S&P 500 ETF TRUST", "ETF", "Funds", "Equity Fund"),
+    ("QQQ", 320227571, "NASDAQ", "INVESCO QQQ TRUST SERIES 1", "ETF", "Funds", "Equity Fund"),
+    ("AAPL", 265598, "NASDAQ", "APPLE INC", "COMMON", "Technology", "Computers"),
+    ("MSFT", 272093, "NASDAQ", "MICROSOFT CORP", "COMMON", "Technology", "Software"),
+    ("VIXY", 84622004, "BATS", "PROSHARES VIX SHORT-TERM FUT", "ETF", "Funds", "Equity Fund"),
+    ("IEF", 15547816, "NASDAQ", "ISHARES 7-10 YEAR TREASURY BD", "ETF", "Funds", "Debt Fund"),
+    ("GLD", 51529211, "ARCA", "SPDR GOLD SHARES", "ETF", "Funds", "Commodity Fund"),
+    ("TLT", 15547841, "NASDAQ", "ISHARES 20+ YEAR TREASURY BD", "ETF", "Funds", "Debt Fund"),
+)
+# base, quote, con_id, min tick
+_FX_PAIRS = (
+    ("EUR", "USD", 12087792, 0.00005),
+    ("GBP", "USD", 12087797, 0.00005),
+    ("USD", "CHF", 12087820, 0.00005),
+    ("USD", "JPY", 15016059, 0.005),
+    ("EUR", "GBP", 12087807, 0.00005),
+    ("EUR", "JPY", 14321016, 0.005),
+    ("EUR", "CHF", 12087802, 0.00005),
+    ("GBP", "JPY", 14321015, 0.005),
+)
+_FX_ALIASES = frozenset({"IDEALPRO", "FXCONV"})
+_QUARTER_CODES = {3: "H", 6: "M", 9: "U", 12: "Z"}
+_MES_YEARS = range(2020, 2031)
+_LISTED_QUARTERS = 4
+
+
+def _stock(symbol: str, con_id: int, primary: str, name: str, *rest: str) -> Instrument:
+    stock_type, industry, category = rest
+    return Instrument(
+        con_id=con_id,
+        symbol=symbol,
+        sec_type=SecType.STOCK,
+        exchange="SMART",
+        primary_exchange=primary,
+        currency="USD",
+        local_symbol=symbol,
+        trading_class=symbol if primary != "NASDAQ" else "NMS",
+        long_name=name,
+        min_tick=0.01,
+        order_types=_STK_ORDER_TYPES,
+        valid_exchanges=_STK_EXCHANGES,
+        industry=industry,
+        category=category,
+        stock_type=stock_type,
+    )
+
+
+def _fx(base: str, quote: str, con_id: int, tick: float) -> Instrument:
+    pair = f"{base}.{quote}"
+    return Instrument(
+        con_id=con_id,
+        symbol=base,
+        sec_type=SecType.CASH,
+        exchange="IDEALPRO",
+        primary_exchange="",
+        currency=quote,
+        local_symbol=pair,
+        trading_class=pair,
+        long_name=f"{base} {quote}",
+        min_tick=tick,
+        order_types=_FX_ORDER_TYPES,
+        valid_exchanges="IDEALPRO",
+        market_rule_ids="239",
+        min_size=1.0,
+        size_increment=1.0,
+    )
+
+
+def third_friday(year: int, month: int) -> date:
+    """The third Friday of a month: the quarterly equity-index futures expiry."""
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
+def _mes(expiry: date) -> Instrument:
+    code = _QUARTER_CODES[expiry.month]
+    return Instrument(
+        con_id=int(f"7{expiry:%Y%m%d}"),
+        symbol="MES",
+        sec_type=SecType.FUTURE,
+        exchange="CME",
+        primary_exchange="",
+        currency="USD",
+        local_symbol=f"MES{code}{expiry.year % 10}",
+        trading_class="MES",
+        long_name="Micro E-Mini S&P 500 Stock Price Index",
+        min_tick=0.25,
+        multiplier=5.0,
+        last_trade_date=f"{expiry:%Y%m%d}",
+        time_zone="US/Central",
+        order_types=_FUT_ORDER_TYPES,
+        valid_exchanges="CME",
+        market_rule_ids="67",
+    )
+
+
+def _spx() -> Instrument:
+    return Instrument(
+        con_id=416904,
+        symbol="SPX",
+        sec_type=SecType.INDEX,
+        exchange="CBOE",
+        primary_exchange="",
+        currency="USD",
+        local_symbol="SPX",
+        trading_class="SPX",
+        long_name="S&P 500 Stock Index",
+        min_tick=0.01,
+        order_types="",
+        valid_exchanges="CBOE",
+        market_rule_ids="2",
+    )
+
+
+def kind(inst: Instrument) -> str:
+    """The hours kind of an instrument ("stk", "ind", "fut", "fx")."""
+    return {SecType.STOCK: "stk", SecType.INDEX: "ind", SecType.FUTURE: "fut"}.get(
+        inst.sec_type, "fx"
+    )
+
+
+class Catalog:
+    """A fixed set of instruments; see :meth:`builtin`."""
+
+    def __init__(self, instruments: list[Instrument], clock: Clock | None = None) -> None:
+        self._by_id = {i.con_id: i for i in instruments}
+        self.clock = clock  # Market attaches its clock: it decides listed expiries and hours
+
+    @classmethod
+    def builtin(cls) -> Catalog:
+        """SPY QQQ AAPL MSFT VIXY IEF GLD TLT, eight FX pairs, quarterly MES futures, SPX."""
+        instruments = [_stock(*row) for row in _STOCKS]
+        instruments += [_fx(*row) for row in _FX_PAIRS]
+        instruments += [_mes(third_friday(y, m)) for y in _MES_YEARS for m in _QUARTER_CODES]
+        instruments.append(_spx())
+        return cls(instruments)
+
+    def _today(self) -> date:
+        now = self.clock.now() if self.clock else datetime.now(UTC)
+        return hours.local_day("stk", now)
+
+    def by_con_id(self, con_id: int) -> Instrument:
+        """The instrument with this conId (expired futures included).
+
+        Raises:
+            UnknownContract: no such conId.
+        """
+        if con_id not in self._by_id:
+            raise UnknownContract(f"No security definition has been found for conId {con_id}")
+        return self._by_id[con_id]
+
+    def listed(self) -> list[Instrument]:
+        """Instruments a client can find now: futures only for the next listed quarters."""
+        today = f"{self._today():%Y%m%d}"
+        futures = sorted(
+            (i for i in self._by_id.values() if i.last_trade_date >= today and i.last_trade_date),
+            key=lambda i: i.last_trade_date,
+        )[:_LISTED_QUARTERS]
+        return [i for i in self._by_id.values() if not i.last_trade_date] + futures
+
+    def resolve(self, q: ContractQuery) -> list[Instrument]:
+        """Every instrument matching all fields the query sets, with hours filled in.
+
+        Raises:
+            UnknownContract: nothing matches (IB error 200).
+        """
+        if q.con_id:
+            return [self.present(self.by_con_id(q.con_id), q.exchange)]
+        found = [i for i in self.listed() if _matches(i, q)]
+        if not found:
+            raise UnknownContract("No security definition has been found for the request")
+        return [self.present(i, q.exchange) for i in found]
+
+    def present(self, inst: Instrument, exchange: str = "") -> Instrument:
+        """The instrument as contract details show it now: hours for this week, FXCONV kept."""
+        k, today = kind(inst), self._today()
+        shown = dataclasses.replace(
+            inst,
+            time_zone=hours.KIND_TZ[k],
+            trading_hours=hours.hours_string(k, today, rth=False),
+            liquid_hours=hours.hours_string(k, today, rth=True),
+        )
+        if inst.sec_type == SecType.CASH and exchange.upper() == "FXCONV":
+            shown = dataclasses.replace(shown, exchange="FXCONV")
+        return shown
+
+    def find(self, key: str | int) -> Instrument:
+        """Scenario lookup: a conId, an FX pair ("EUR.USD"), a local symbol ("MESZ6") or a
+        symbol (futures: the front listed quarter).
+
+        Raises:
+            UnknownContract: nothing matches.
+        """
+        if isinstance(key, int) or str(key).isdigit():
+            return self.by_con_id(int(key))
+        text = str(key).upper()
+        for field in ("local_symbol", "symbol"):
+            found = [i for i in self.listed() if getattr(i, field).upper() == text]
+            if found:
+                return min(found, key=lambda i: i.last_trade_date)
+        raise UnknownContract(f"No instrument {key!r} in the catalog")
+
+
+def _matches(inst: Instrument, q: ContractQuery) -> bool:
+    if q.strike or q.right not in ("", "0", "?"):
+        return False  # no options in the catalog
+    checks = (
+        (q.symbol, inst.symbol),
+        (q.sec_type, inst.sec_type.value),
+        (q.currency, inst.currency),
+        (q.local_symbol, inst.local_symbol),
+        (q.trading_class, inst.trading_class),
+        (q.primary_exchange, inst.primary_exchange),
+    )
+    if any(asked and asked.upper() != have.upper() for asked, have in checks):
+        return False
+    if q.last_trade_date and not inst.last_trade_date.startswith(q.last_trade_date):
+        return False
+    if q.multiplier and float(q.multiplier) != inst.multiplier:
+        return False
+    return not q.exchange or _exchange_ok(inst, q.exchange.upper())
+
+
+def _exchange_ok(inst: Instrument, exchange: str) -> bool:
+    if inst.sec_type == SecType.CASH:
+        return exchange in _FX_ALIASES
+    names = {inst.exchange, inst.primary_exchange, *inst.valid_exchanges.split(",")}
+    return exchange in names

@@ -1,0 +1,342 @@
+"""Per-account cash, positions and P&L, valued with the market's prices and FX rates.
+
+Cash is kept per currency. A stock or ETF trade moves its notional in the instrument currency;
+an FX trade moves both legs (EUR.USD BUY 20,000 = +20,000 EUR, -20,000 x price USD) and its
+"position" is only a view of that cash for the portfolio; a futures trade moves no notional:
+its P&L reaches cash when the position is reduced, and until then counts as FuturesPNL.
+Commissions always leave cash in their own currency.
+
+Average cost follows IB: it includes commissions (per unit, times the multiplier in reports),
+and a reducing fill's realized P&L is (price - avg cost) x quantity x multiplier minus that
+fill's commission, so a round trip's realized P&L equals its net cash effect.
+
+Margin (documented simplification of Reg T intraday): stocks ``stock_initial`` /
+``stock_maintenance`` of gross value, futures a fixed amount per contract, FX positions ``fx``
+of their base-currency value. EquityWithLoanValue = NetLiquidation; AvailableFunds = ELV -
+InitMarginReq; ExcessLiquidity = ELV - MaintMarginReq; BuyingPower = 4 x AvailableFunds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ibsim.market import Market
+from ibsim.model import Instrument, PortfolioItem, Position, SecType
+from ibsim.scenario import Margin, Scenario
+
+_EPSILON = 1e-9
+
+
+@dataclass
+class Holding:
+    """One position: ``avg_price`` is the plain trade price, ``avg_cost`` includes commissions."""
+
+    quantity: float = 0.0
+    avg_price: float = 0.0
+    avg_cost: float = 0.0
+    realized: float = 0.0  # in the instrument's currency, since the run started
+
+
+@dataclass
+class Book:
+    """One account's ledger."""
+
+    account: str
+    base: str
+    cash: dict[str, float] = field(default_factory=dict)
+    holdings: dict[int, Holding] = field(default_factory=dict)
+    realized: dict[str, float] = field(default_factory=dict)  # by currency
+
+
+@dataclass
+class CurrencyFigures:
+    """Ledger figures in one currency (``rate`` converts them to the base currency)."""
+
+    rate: float
+    cash: float = 0.0
+    stock_value: float = 0.0
+    futures_pnl: float = 0.0
+    unrealized: float = 0.0
+    realized: float = 0.0
+
+    @property
+    def net_liquidation(self) -> float:
+        """Cash plus stock value plus unsettled futures P&L."""
+        return self.cash + self.stock_value + self.futures_pnl
+
+
+@dataclass
+class Valuation:
+    """An account valued at one instant; totals are in the base currency."""
+
+    account: str
+    base: str
+    currencies: dict[str, CurrencyFigures]
+    init_margin: float
+    maint_margin: float
+    gross_position_value: float
+    buying_power_multiple: float
+    futures_init_margin: float = 0.0  # the commodities ("-C") segment's share of the margins
+    futures_maint_margin: float = 0.0
+
+    def total(self, name: str) -> float:
+        """Sum of one CurrencyFigures attribute over currencies, in base currency."""
+        return sum(getattr(f, name) * f.rate for f in self.currencies.values())
+
+    @property
+    def net_liquidation(self) -> float:
+        """NetLiquidation in base currency."""
+        return self.total("net_liquidation")
+
+    @property
+    def equity_with_loan(self) -> float:
+        """EquityWithLoanValue (= NetLiquidation in this model)."""
+        return self.net_liquidation
+
+    @property
+    def available_funds(self) -> float:
+        """AvailableFunds: equity with loan minus initial margin."""
+        return self.equity_with_loan - self.init_margin
+
+    @property
+    def excess_liquidity(self) -> float:
+        """ExcessLiquidity: equity with loan minus maintenance margin."""
+        return self.equity_with_loan - self.maint_margin
+
+    @property
+    def buying_power(self) -> float:
+        """BuyingPower: a multiple of AvailableFunds, never negative."""
+        return max(0.0, self.available_funds * self.buying_power_multiple)
+
+
+def multiplier(inst: Instrument) -> float:
+    """Contract multiplier (1 for stocks and FX)."""
+    return inst.multiplier or 1.0
+
+
+class Ledger:
+    """Books for every account of a scenario."""
+
+    def __init__(self, market: Market, scenario: Scenario) -> None:
+        self.market = market
+        self.margin: Margin = scenario.options.margin
+        self.books: dict[str, Book] = {}
+        for spec in scenario.accounts:
+            book = Book(spec.id, spec.base_currency, cash=dict(spec.cash))
+            book.cash.setdefault(spec.base_currency, 0.0)
+            for pos in spec.positions:
+                inst = market.catalog.find(pos.instrument)
+                price = pos.avg_price
+                if pos.avg_cost is not None:
+                    price = pos.avg_cost / multiplier(inst)
+                book.holdings[inst.con_id] = Holding(pos.quantity, price, price)
+            self.books[spec.id] = book
+
+    # --- trading ------------------------------------------------------------------------
+    def apply_fill(
+        self,
+        account: str,
+        inst: Instrument,
+        side: str,
+        qty: float,
+        price: float,
+        fee: float,
+        fee_ccy: str,
+    ) -> float | None:
+        """Book one execution; returns its realized P&L, or None if it only opened/added.
+
+        Args:
+            account: account id.
+            inst: the instrument.
+            side: "BOT" or "SLD" (BUY/SELL also accepted).
+            qty: executed quantity (positive).
+            price: execution price.
+            fee: commission for this execution.
+            fee_ccy: commission currency.
+        """
+        book = self.books[account]
+        sign = 1.0 if side in ("BOT", "BUY") else -1.0
+        self._move_cash(book, inst, sign * qty, price)
+        book.cash[fee_ccy] = book.cash.get(fee_ccy, 0.0) - fee
+        holding = book.holdings.setdefault(inst.con_id, Holding())
+        realized, settled = _trade(holding, sign, qty, price, fee, multiplier(inst))
+        if inst.sec_type == SecType.FUTURE:
+            book.cash[inst.currency] = book.cash.get(inst.currency, 0.0) + settled
+        if realized is not None:
+            ccy = inst.currency
+            book.realized[ccy] = book.realized.get(ccy, 0.0) + realized
+        return realized
+
+    @staticmethod
+    def _move_cash(book: Book, inst: Instrument, signed_qty: float, price: float) -> None:
+        if inst.sec_type == SecType.FUTURE:
+            return  # no notional changes hands; P&L settles on reduction
+        if inst.sec_type == SecType.CASH:
+            book.cash[inst.symbol] = book.cash.get(inst.symbol, 0.0) + signed_qty
+        cash = book.cash.get(inst.currency, 0.0)
+        book.cash[inst.currency] = cash - signed_qty * price * multiplier(inst)
+
+    # --- reporting ----------------------------------------------------------------------
+    def _held(self, account: str) -> list[tuple[Instrument, Holding]]:
+        book = self.books[account]
+        by_id = self.market.catalog.by_con_id
+        return [(by_id(cid), h) for cid, h in sorted(book.holdings.items())]
+
+    def positions(self) -> list[Position]:
+        """Every non-zero position of every account (avg cost x multiplier, as IB)."""
+        return [
+            Position(account, inst, h.quantity, h.avg_cost * multiplier(inst))
+            for account in self.books
+            for inst, h in self._held(account)
+            if abs(h.quantity) > _EPSILON
+        ]
+
+    def mark(self, inst: Instrument) -> float:
+        """The price positions are valued at: the last price."""
+        return self.market.quote(inst).last
+
+    def portfolio(self, account: str) -> list[PortfolioItem]:
+        """Positions with market value and P&L (closed positions stay with their realized)."""
+        items = []
+        for inst, h in self._held(account):
+            mult, price = multiplier(inst), self.mark(inst)
+            value = h.quantity * price * mult
+            items.append(
+                PortfolioItem(
+                    account=account,
+                    instrument=inst,
+                    position=h.quantity,
+                    market_price=price,
+                    market_value=_money(value),
+                    average_cost=h.avg_cost * mult,
+                    unrealized_pnl=_money(value - h.quantity * h.avg_cost * mult),
+                    realized_pnl=_money(h.realized),
+                )
+            )
+        return items
+
+    def valuation(self, account: str) -> Valuation:
+        """Value an account now, per currency and in base currency."""
+        book = self.books[account]
+        figures: dict[str, CurrencyFigures] = {}
+
+        def ccy(code: str) -> CurrencyFigures:
+            if code not in figures:
+                figures[code] = CurrencyFigures(rate=self.market.fx_rate(code, book.base))
+            return figures[code]
+
+        for code, amount in book.cash.items():
+            ccy(code).cash += amount
+        for code, amount in book.realized.items():
+            ccy(code).realized += amount
+        totals = {"init": 0.0, "maint": 0.0, "gross": 0.0, "fut_init": 0.0, "fut_maint": 0.0}
+        for inst, h in self._held(account):
+            if abs(h.quantity) <= _EPSILON:
+                continue
+            i, m, g = self._value_holding(inst, h, ccy(inst.currency), book.base)
+            totals["init"], totals["maint"], totals["gross"] = (
+                totals["init"] + i,
+                totals["maint"] + m,
+                totals["gross"] + g,
+            )
+            if inst.sec_type == SecType.FUTURE:
+                totals["fut_init"] += i
+                totals["fut_maint"] += m
+        return Valuation(
+            account,
+            book.base,
+            figures,
+            totals["init"],
+            totals["maint"],
+            totals["gross"],
+            self.margin.buying_power_multiple,
+            totals["fut_init"],
+            totals["fut_maint"],
+        )
+
+    def _value_holding(
+        self, inst: Instrument, h: Holding, fig: CurrencyFigures, base: str
+    ) -> tuple[float, float, float]:
+        """Add one holding to its currency's figures; returns (init, maint, gross) in base."""
+        mult, price = multiplier(inst), self.mark(inst)
+        value = h.quantity * price * mult
+        fig.unrealized += value - h.quantity * h.avg_cost * mult
+        if inst.sec_type == SecType.STOCK:
+            fig.stock_value += value
+            gross = abs(value) * fig.rate
+            return gross * self.margin.stock_initial, gross * self.margin.stock_maintenance, gross
+        if inst.sec_type == SecType.FUTURE:
+            fig.futures_pnl += (price - h.avg_price) * h.quantity * mult
+            contracts = abs(h.quantity) * fig.rate
+            initial = contracts * self.margin.future_initial
+            return initial, contracts * self.margin.future_maintenance, 0.0
+        exposure = abs(h.quantity) * self.market.fx_rate(inst.symbol, base)
+        return exposure * self.margin.fx, exposure * self.margin.fx, 0.0
+
+    def initial_margin(self, account: str, inst: Instrument, qty: float, price: float) -> float:
+        """Initial margin (base currency) that opening ``qty`` of ``inst`` at ``price`` needs."""
+        base = self.books[account].base
+        if inst.sec_type == SecType.STOCK:
+            value = qty * price * self.market.fx_rate(inst.currency, base)
+            return value * self.margin.stock_initial
+        if inst.sec_type == SecType.FUTURE:
+            return qty * self.margin.future_initial * self.market.fx_rate(inst.currency, base)
+        return qty * self.market.fx_rate(inst.symbol, base) * self.margin.fx
+
+    def opening_quantity(self, account: str, inst: Instrument, signed_qty: float) -> float:
+        """How much of a signed order quantity would open or add to a position."""
+        held = self.books[account].holdings.get(inst.con_id, Holding()).quantity
+        if held * signed_qty >= 0:
+            return abs(signed_qty)
+        return max(0.0, abs(signed_qty) - abs(held))
+
+    # --- persistence --------------------------------------------------------------------
+    def to_json(self) -> dict:
+        """Plain-data snapshot of every book."""
+        return {a: asdict(b) for a, b in self.books.items()}
+
+    def load_json(self, data: dict) -> None:
+        """Replace the books with a :meth:`to_json` snapshot."""
+        for account, raw in data.items():
+            holdings = {int(k): Holding(**v) for k, v in raw["holdings"].items()}
+            self.books[account] = Book(
+                raw["account"], raw["base"], dict(raw["cash"]), holdings, dict(raw["realized"])
+            )
+
+
+def _trade(
+    h: Holding, sign: float, qty: float, price: float, fee: float, mult: float
+) -> tuple[float | None, float]:
+    """Apply a fill to a holding: returns (realized P&L or None, futures cash settlement)."""
+    held_sign = math.copysign(1.0, h.quantity) if abs(h.quantity) > _EPSILON else sign
+    if held_sign == sign:
+        _add(h, sign, qty, price, fee / mult)
+        return None, 0.0
+    closed = min(qty, abs(h.quantity))
+    fee_closed = fee * closed / qty
+    realized = (price - h.avg_cost) * closed * held_sign * mult - fee_closed
+    settled = (price - h.avg_price) * closed * held_sign * mult
+    h.realized += realized
+    h.quantity += sign * closed
+    if abs(h.quantity) <= _EPSILON:
+        h.quantity, h.avg_price, h.avg_cost = 0.0, 0.0, 0.0
+    if qty - closed > _EPSILON:
+        _add(h, sign, qty - closed, price, (fee - fee_closed) / mult)
+    return realized, settled
+
+
+def _add(h: Holding, sign: float, qty: float, price: float, unit_fee: float) -> None:
+    """Open or add: average the trade price, and the cost with the commission folded in.
+
+    ``unit_fee`` is the commission divided by the multiplier (cost is kept per unit).
+    """
+    held = abs(h.quantity)
+    total = held + qty
+    h.avg_price = (held * h.avg_price + qty * price) / total
+    h.avg_cost = (held * h.avg_cost + qty * price + sign * unit_fee) / total
+    h.quantity += sign * qty
+
+
+def _money(value: float) -> float:
+    return round(value, 2)

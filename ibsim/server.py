@@ -1,0 +1,371 @@
+"""The simulator: an asyncio TWS API server around one Broker.
+
+Concurrency contract: everything runs on one event loop. The model (broker, market) is guarded
+by ``Simulator.lock`` because tests may also reach it from their own thread; user code must not
+block the loop. The broker is driven by a timer (``process_interval``) and right after each
+placeOrder, so fills arrive asynchronously, as from a real gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+from ibsim import scenario as scenario_mod
+from ibsim.broker import Broker
+from ibsim.faults import Faults
+from ibsim.handlers import account as account_handlers
+from ibsim.handlers import market as market_handlers
+from ibsim.handlers import orders as order_handlers
+from ibsim.market import Catalog, Clock, Market
+from ibsim.messages.orders import commission_report, exec_details
+from ibsim.model import BrokerEvents, Fill, Order
+from ibsim.pacing import HistoricalPacing
+from ibsim.scenario import Scenario
+from ibsim.session import Session
+
+log = logging.getLogger("ibsim.server")
+
+CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")  # fmt: skip
+TOO_MANY_CLIENTS = (502, "Couldn't connect to TWS. The maximum number of API clients (32) is reached.")  # fmt: skip
+STATE_FILE = "broker-state.json"
+T = TypeVar("T")
+
+
+class Simulator:
+    """One simulated gateway: listener, client sessions, broker timer, fault switches."""
+
+    def __init__(
+        self,
+        scenario: str | Path | Scenario | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_dir: str | Path | None = None,
+        seed: int | None = None,
+        *,
+        clock: Clock | None = None,
+        process_interval: float = 0.05,
+        max_msg_rate: int = 50,
+        max_clients: int = 32,
+    ) -> None:
+        self.scenario = scenario if isinstance(scenario, Scenario) else scenario_mod.load(scenario)
+        self.host, self.port = host, port
+        self.clock = clock or Clock(self.scenario.clock_start)
+        seed = self.scenario.seed if seed is None else seed
+        self.market = Market(
+            Catalog.builtin(), self.clock, seed=seed, price_seeds=self.scenario.price_seeds
+        )
+        self._tmp_dir = None if state_dir else tempfile.mkdtemp(prefix="ibsim-")
+        self.state_path = Path(state_dir or self._tmp_dir) / STATE_FILE
+        self.process_interval = process_interval
+        self.max_msg_rate = max_msg_rate
+        self.max_clients = max_clients
+        self.lock = threading.RLock()
+        self.faults = Faults(self)
+        self.historical_pacing = HistoricalPacing()
+        self.sessions: set[Session] = set()
+        self.clients: dict[int, Session] = {}
+        self.locked_ids: set[int] = set()
+        self.broker = self._new_broker()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._timer: asyncio.Task | None = None
+        self._dirty_accounts: set[str] = set()
+        self._process_pending = False
+
+    # --- life cycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and start accepting clients; ``port`` then holds the real port."""
+        self.loop = asyncio.get_running_loop()
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._timer = asyncio.create_task(self._run_timer())
+        log.info("ibsim listening on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop listening, drop every client, save the broker's state."""
+        if self._server is not None:
+            self._server.close()
+        self.drop_all()
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        if self._server is not None:
+            await self._server.wait_closed()
+        with self.lock:
+            self.broker.save()
+        if self._tmp_dir:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = Session(self, reader, writer)
+        self.sessions.add(session)
+        await session.run()
+
+    def restart(self, keep_state: bool = True) -> None:
+        """The nightly gateway restart: drop everyone and reload the model.
+
+        Args:
+            keep_state: reload orders, executions and id sequences from the saved state
+                (False starts the scenario afresh).
+        """
+        self.drop_all()
+        with self.lock:
+            self.broker.save()
+            if not keep_state:
+                self.state_path.unlink(missing_ok=True)
+            self.broker = self._new_broker()
+        self.locked_ids.clear()
+        self.historical_pacing = HistoricalPacing()
+
+    def drop_all(self) -> None:
+        for session in list(self.sessions):
+            session.abort()
+
+    def connection_time(self) -> str:
+        return f"{self.clock.now():%Y%m%d %H:%M:%S} UTC"
+
+    # --- clients ----------------------------------------------------------------------
+
+    def attach(self, session: Session, client_id: int) -> tuple[int, str] | None:
+        """Register a client id; returns the refusal (code, text) or None."""
+        if client_id in self.clients or client_id in self.locked_ids:
+            return CLIENT_ID_IN_USE
+        if len(self.clients) >= self.max_clients:
+            return TOO_MANY_CLIENTS
+        self.clients[client_id] = session
+        return None
+
+    def detach(self, session: Session) -> None:
+        self.sessions.discard(session)
+        if session.client_id is not None and self.clients.get(session.client_id) is session:
+            del self.clients[session.client_id]
+            self.faults.on_disconnect(session)
+
+    # --- the broker -------------------------------------------------------------------
+
+    def _new_broker(self) -> Broker:
+        events = BrokerEvents(
+            order_status=[self._on_order_status],
+            fill=[self._on_fill],
+            account_changed=[self._on_account_changed],
+        )
+        return Broker(self.market, self.scenario, events, state_path=self.state_path)
+
+    async def _run_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.process_interval)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("broker timer failed")
+
+    def _tick(self) -> None:
+        with self.lock:
+            self.broker.process()
+            if self.faults.connectivity_down:
+                return
+            for session in list(self.sessions):
+                for req_id, ticker in list(session.subs.tickers.items()):
+                    market_handlers.send_quote(session, req_id, ticker)
+
+    def process_soon(self) -> None:
+        """Run the matcher right after the current request, from the loop (any thread)."""
+        if self._process_pending or self.loop is None:
+            return
+        self._process_pending = True
+        self.loop.call_soon_threadsafe(self._process_now)
+
+    def _process_now(self) -> None:
+        self._process_pending = False
+        with self.lock:
+            self.broker.process()
+
+    def _owner(self, order: Order) -> Session | None:
+        session = self.clients.get(order.request.client_id)
+        return session if session is not None and session.logged_in else None
+
+    def _on_order_status(self, order: Order) -> None:
+        session = self._owner(order)
+        if session is not None:
+            order_handlers.send_order(session, order)
+
+    def _on_fill(self, order: Order, fill: Fill) -> None:
+        session = self._owner(order)
+        if session is not None:
+            session.send(exec_details(-1, fill, session.version))
+            session.send(commission_report(fill))
+
+    def _on_account_changed(self, account: str) -> None:
+        # Coalesced: one push of fresh figures per loop iteration, however many fills.
+        if self.loop is None:
+            return  # not serving yet: nobody to tell
+        first = not self._dirty_accounts
+        self._dirty_accounts.add(account)
+        if first:
+            self.loop.call_soon_threadsafe(self._push_accounts)
+
+    def _push_accounts(self) -> None:
+        with self.lock:
+            dirty, self._dirty_accounts = self._dirty_accounts, set()
+            for session in list(self.sessions):
+                if session.logged_in:
+                    for account in sorted(dirty):
+                        account_handlers.push_update(session, account)
+
+
+# --- the threaded form tests use ------------------------------------------------------------
+
+
+class _OnLoop:
+    """Calls every method of ``target`` on the simulator's loop and waits for the result."""
+
+    def __init__(self, target: object, sim: Simulator) -> None:
+        self._target = target
+        self._sim = sim
+
+    def __getattr__(self, name: str) -> object:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+        return lambda *args, **kwargs: self._sim_call(value, *args, **kwargs)
+
+    def _sim_call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        return call_on_loop(self._sim, fn, *args, **kwargs)
+
+
+class _Locked:
+    """Calls every method of ``target`` with the simulator's lock held (the broker)."""
+
+    def __init__(self, target: object, lock: threading.RLock) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_lock", lock)
+
+    def __getattr__(self, name: str) -> object:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        def locked(*args: object, **kwargs: object) -> object:
+            with self._lock:
+                return value(*args, **kwargs)
+
+        return locked
+
+    def __setattr__(self, name: str, value: object) -> None:
+        with self._lock:
+            setattr(self._target, name, value)
+
+
+def call_on_loop(sim: Simulator, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run ``fn`` on the simulator's loop (directly when already there) and return its result."""
+    loop = sim.loop
+    if loop is None or _on_loop(loop):
+        return fn(*args, **kwargs)
+
+    async def run() -> T:
+        return fn(*args, **kwargs)
+
+    return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+class ThreadedSimulator:
+    """A :class:`Simulator` running on its own thread, with thread-safe handles for tests.
+
+    ``broker`` calls take the simulator's lock; ``faults`` calls and :meth:`restart` run on
+    the simulator's loop; ``clock`` is thread-safe by itself.
+    """
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.host, self.port = sim.host, sim.port
+        self.clock = sim.clock
+        self.market = sim.market
+        self.faults = _OnLoop(sim.faults, sim)
+
+    @property
+    def broker(self) -> Broker:
+        return _Locked(self.sim.broker, self.sim.lock)  # type: ignore[return-value]
+
+    def restart(self, keep_state: bool = True) -> None:
+        """The nightly restart (see :meth:`Simulator.restart`)."""
+        call_on_loop(self.sim, self.sim.restart, keep_state=keep_state)
+
+    def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """Run ``fn`` on the simulator's loop with its lock held."""
+
+        def locked() -> T:
+            with self.sim.lock:
+                return fn(*args, **kwargs)
+
+        return call_on_loop(self.sim, locked)
+
+
+@contextlib.contextmanager
+def run_in_thread(
+    scenario: str | Path | Scenario | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_dir: str | Path | None = None,
+    seed: int | None = None,
+    **options: object,
+) -> Iterator[ThreadedSimulator]:
+    """Run a simulator on a background thread for the duration of a ``with`` block.
+
+    Args:
+        scenario: built-in scenario name, YAML path or Scenario (None: "default").
+        host: interface to bind (loopback unless told otherwise).
+        port: port to bind; 0 picks a free one (read it from ``sim.port``).
+        state_dir: where the broker persists its state (None: a temporary directory).
+        seed: price seed (None: the scenario's).
+        **options: further :class:`Simulator` keywords (clock, process_interval, ...).
+
+    Yields:
+        A :class:`ThreadedSimulator`.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="ibsim", daemon=True)
+    thread.start()
+    try:
+        sim = _run(loop, _create(scenario, host, port, state_dir, seed, options))
+        try:
+            yield ThreadedSimulator(sim)
+        finally:
+            _run(loop, sim.stop())
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+async def _create(
+    scenario: str | Path | Scenario | None,
+    host: str,
+    port: int,
+    state_dir: str | Path | None,
+    seed: int | None,
+    options: dict,
+) -> Simulator:
+    sim = Simulator(scenario, host, port, state_dir, seed, **options)
+    await sim.start()
+    return sim
+
+
+def _run(loop: asyncio.AbstractEventLoop, coro: Coroutine[object, object, T]) -> T:
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)

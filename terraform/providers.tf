@@ -1,0 +1,9 @@
+provider "google" {
+  project = var.project_id
+  region  = var.region
+
+  default_labels = {
+    app        = "ib-cloudrun"
+    managed-by = "terraform"
+  }
+}

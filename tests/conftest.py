@@ -1,0 +1,3 @@
+"""Shared pytest wiring: the local-stack fixtures (emulators, ibsim, gunicorn worker)."""
+
+pytest_plugins = ["tests.stack_fixtures"]

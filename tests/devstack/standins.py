@@ -1,0 +1,80 @@
+"""Stand-ins for ibsim's CLI and the worker app, honouring the same contracts.
+
+They let the process-management code be tested before (and independently of) the real parts:
+the ibsim stand-in prints `ibsim listening on 127.0.0.1:PORT` and accepts TCP connections; the
+app answers /healthz and /readyz like the worker.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from flask import Flask
+
+
+def create_app() -> Flask:
+    """A minimal app with the worker's health endpoints."""
+    app = Flask(__name__)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[str, int]:
+        return "ok", 200
+
+    @app.get("/readyz")
+    def readyz() -> tuple[str, int]:
+        return "ready", 200
+
+    return app
+
+
+def _serve_forever(sock: socket.socket) -> None:
+    sock.listen()
+    while True:
+        conn, _ = sock.accept()
+        conn.close()
+
+
+def _on_term_record(path: str, name: str) -> None:
+    def handler(signum: int, frame: object) -> None:
+        with Path(path).open("a") as f:
+            f.write(name + "\n")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: list[str]) -> None:
+    """`standins.py MODE [ARGS]`; MODE: ibsim, stubborn, record NAME FILE, exit, family."""
+    mode = argv[0]
+    if mode == "ibsim":
+        # argv: ibsim serve --port 0 --scenario NAME (the real CLI's arguments)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        print(f"ibsim listening on 127.0.0.1:{sock.getsockname()[1]}", flush=True)
+        _serve_forever(sock)
+    elif mode == "stubborn":  # ignores SIGTERM: needs SIGKILL
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ready", flush=True)
+        time.sleep(600)
+    elif mode == "record":  # writes its name to FILE on SIGTERM (stop order)
+        _on_term_record(argv[2], argv[1])
+        print("ready", flush=True)
+        time.sleep(600)
+    elif mode == "exit":  # fails during start-up
+        print("boom: cannot start", flush=True)
+        sys.exit(3)
+    elif mode == "family":  # leader exits on SIGTERM, its child ignores it (like gcloud + JVM)
+        import subprocess
+
+        child = subprocess.Popen([sys.executable, __file__, "stubborn"], stdout=subprocess.PIPE)
+        child.stdout.readline()  # the child ignores SIGTERM from here on
+        print(f"ready child={child.pid}", flush=True)
+        time.sleep(600)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,134 @@
+"""Process management with stand-in children: groups, readiness, stop order, escalation."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worker.devstack.processes import (
+    ProcessStack,
+    StartupError,
+    Terminated,
+    free_port,
+    group_members,
+    http_status,
+    port_open,
+)
+from worker.devstack.stack import start_ibsim, start_worker, worker_env
+
+pytestmark = pytest.mark.timeout(60)
+
+STANDINS = Path(__file__).with_name("standins.py")
+
+
+def standin(*args: str) -> list[str]:
+    return [sys.executable, str(STANDINS), *args]
+
+
+@pytest.fixture
+def procs(tmp_path: Path):
+    stack = ProcessStack(tmp_path)
+    yield stack
+    stack.stop_all(grace=2)
+
+
+def test_child_runs_in_its_own_process_group(procs: ProcessStack) -> None:
+    proc = procs.start("rec", standin("record", "x", "/dev/null"), ready_pattern="ready")
+    proc.wait_ready_line(10)
+    assert os.getpgid(proc.pid) == proc.pid != os.getpgrp()
+    assert group_members(proc.pid) == [proc.pid]
+
+
+def test_ibsim_ready_line_gives_host_and_port(procs: ProcessStack, tmp_path: Path) -> None:
+    ib = start_ibsim(procs, "default", timeout=10, command=standin("ibsim"))
+    assert ib.host == "127.0.0.1"
+    assert port_open(ib.host, ib.port)
+    assert "ibsim listening on" in (tmp_path / "ibsim.log").read_text()
+
+
+def test_startup_failure_reports_exit_and_log(procs: ProcessStack) -> None:
+    proc = procs.start("bad", standin("exit"), ready_pattern="never printed")
+    with pytest.raises(StartupError, match=r"bad exited(.|\n)*boom: cannot start"):
+        proc.wait_ready_line(10)
+
+
+def test_stop_escalates_to_sigkill(procs: ProcessStack) -> None:
+    proc = procs.start("stubborn", standin("stubborn"), ready_pattern="ready")
+    proc.wait_ready_line(10)
+    assert proc.stop(grace=0.5) == -signal.SIGKILL
+    assert group_members(proc.pid) == []
+
+
+def test_stop_kills_what_the_leader_left_in_its_group(procs: ProcessStack) -> None:
+    # Like gcloud and its JVM: the leader exits on SIGTERM, a child in its group does not.
+    proc = procs.start("family", standin("family"), ready_pattern=r"child=(\d+)")
+    child = int(proc.wait_ready_line(10).group(1))
+    assert set(group_members(proc.pid)) == {proc.pid, child}
+    assert proc.stop(grace=0.5) == -signal.SIGTERM
+    assert group_members(proc.pid) == []
+
+
+def test_stack_stops_in_reverse_order_once(procs: ProcessStack, tmp_path: Path) -> None:
+    record = tmp_path / "order.txt"
+    names = ("first", "second", "third")
+    started = [
+        procs.start(n, standin("record", n, str(record)), ready_pattern="ready") for n in names
+    ]
+    for proc in started:
+        proc.wait_ready_line(10)
+    procs.stop_all(grace=5)
+    procs.stop_all(grace=5)
+    assert record.read_text().split() == ["third", "second", "first"]
+
+
+def test_worker_under_gunicorn_answers_healthz_and_stops(procs: ProcessStack) -> None:
+    port = free_port()
+    env = {**os.environ, "WORKER_BIND": f"127.0.0.1:{port}", "PYTHONPATH": str(STANDINS.parent)}
+    worker = start_worker(
+        procs, env, app="standins:create_app()", config=None, timeout=20, wait_ready=True
+    )
+    assert http_status(worker.url + "/healthz") == 200
+    worker.process.stop(grace=5)
+    assert not port_open("127.0.0.1", port)
+    assert group_members(worker.process.pid) == []
+
+
+def test_worker_env_points_at_stack(tmp_path: Path) -> None:
+    from worker.devstack.emulators import Emulators
+
+    emu = Emulators("p1", "127.0.0.1:1", "127.0.0.1:2", 0.0, ())
+    env = worker_env(
+        port=8123,
+        project="p1",
+        ib_host="127.0.0.1",
+        ib_port=4002,
+        emulators=emu,
+        results_topic="res",
+        overrides={"IB_CLIENT_ID": "7"},
+    )
+    assert env["WORKER_BIND"] == "127.0.0.1:8123"
+    assert env["PUBSUB_EMULATOR_HOST"] == "127.0.0.1:1"
+    assert env["FIRESTORE_EMULATOR_HOST"] == "127.0.0.1:2"
+    assert (env["TRADING_MODE"], env["IB_PORT"], env["IB_CLIENT_ID"]) == ("paper", "4002", "7")
+    assert env["RESULTS_TOPIC"] == "res"
+
+
+def test_sigterm_becomes_terminated_exception() -> None:
+    code = (
+        "import os, signal\n"
+        "from worker.devstack.processes import sigterm_as_interrupt, Terminated\n"
+        "try:\n"
+        "    with sigterm_as_interrupt():\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        signal.pause()\n"
+        "except Terminated:\n"
+        "    print('unwound')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert out.stdout.strip() == "unwound"
+    assert issubclass(Terminated, KeyboardInterrupt)

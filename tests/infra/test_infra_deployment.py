@@ -1,0 +1,190 @@
+"""Reliability settings of one deployment: push subscription, dead letters, Cloud Run, schedules."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .tfload import TerraformDir, block
+
+
+def _service(module: TerraformDir) -> dict[str, Any]:
+    return module.resource("google_cloud_run_v2_service", "main")
+
+
+def _container(module: TerraformDir) -> dict[str, Any]:
+    return block(block(_service(module), "template"), "containers")
+
+
+def _env(module: TerraformDir) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in _container(module)["env"]}
+
+
+def test_push_subscription_uses_oidc_with_service_url_audience(module: TerraformDir) -> None:
+    push = block(module.resource("google_pubsub_subscription", "push"), "push_config")
+    token = block(push, "oidc_token")
+    assert token["service_account_email"] == "${google_service_account.push_invoker.email}"
+    assert token["audience"] == "${google_cloud_run_v2_service.main.uri}"
+    assert push["push_endpoint"].startswith("${google_cloud_run_v2_service.main.uri}")
+    # Wrapped envelope: attribute names with '_' must not travel as headers.
+    assert "no_wrapper" not in push
+
+
+def test_push_subscription_reliability(module: TerraformDir) -> None:
+    sub = module.resource("google_pubsub_subscription", "push")
+    assert sub["ack_deadline_seconds"] == 600
+    assert sub["topic"] == "${google_pubsub_topic.intents.id}"
+    assert block(sub, "retry_policy") == {"minimum_backoff": "10s", "maximum_backoff": "600s"}
+    assert block(sub, "expiration_policy") == {"ttl": ""}
+    dead = block(sub, "dead_letter_policy")
+    assert dead["dead_letter_topic"] == "${google_pubsub_topic.dead_letter.id}"
+    assert dead["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+
+
+def test_max_delivery_attempts_within_pubsub_limits(module: TerraformDir) -> None:
+    variable = module.variables["max_delivery_attempts"]
+    assert 5 <= variable["default"] <= 100
+    assert "5" in variable["validation"][0]["condition"]
+    assert "100" in variable["validation"][0]["condition"]
+
+
+def test_dead_letter_topic_has_a_pull_subscription(module: TerraformDir) -> None:
+    sub = module.resource("google_pubsub_subscription", "dead_letter")
+    assert sub["topic"] == "${google_pubsub_topic.dead_letter.id}"
+    assert "push_config" not in sub
+    assert block(sub, "expiration_policy") == {"ttl": ""}
+
+
+def test_pubsub_service_agent_grants(module: TerraformDir) -> None:
+    publisher = module.resource(
+        "google_pubsub_topic_iam_member", "pubsub_agent_publishes_dead_letters"
+    )
+    assert (publisher["topic"], publisher["role"]) == (
+        "${google_pubsub_topic.dead_letter.name}",
+        "roles/pubsub.publisher",
+    )
+    assert publisher["member"] == "${var.pubsub_service_agent}"
+    subscriber = module.resource(
+        "google_pubsub_subscription_iam_member", "pubsub_agent_forwards_dead_letters"
+    )
+    assert subscriber["subscription"] == "${google_pubsub_subscription.push[0].name}"
+    assert subscriber["role"] == "roles/pubsub.subscriber"
+    assert subscriber["member"] == "${var.pubsub_service_agent}"
+
+
+def test_pubsub_service_agent_is_the_projects(root: TerraformDir) -> None:
+    agent = root.locals["pubsub_service_agent"]
+    assert agent == (
+        "serviceAccount:service-${data.google_project.this.number}"
+        "@gcp-sa-pubsub.iam.gserviceaccount.com"
+    )
+    assert root.modules["deployment"]["pubsub_service_agent"] == "${local.pubsub_service_agent}"
+
+
+def test_cloud_run_is_a_singleton(module: TerraformDir) -> None:
+    scaling = block(block(_service(module), "template"), "scaling")
+    assert scaling["max_instance_count"] == 1
+    assert scaling["min_instance_count"] == "${var.min_instances}"
+    assert module.variables["min_instances"]["default"] == 0
+
+
+def test_cpu_always_allocated_when_warm(module: TerraformDir) -> None:
+    resources = block(_container(module), "resources")
+    assert resources["cpu_idle"] == "${var.min_instances < 1}"
+    assert resources["limits"] == {"cpu": "${var.cpu}", "memory": "${var.memory}"}
+    assert module.variables["cpu"]["default"] == "2"
+    assert module.variables["memory"]["default"] == "2Gi"
+
+
+def test_concurrency_and_request_timeout(module: TerraformDir) -> None:
+    template = block(_service(module), "template")
+    assert template["max_instance_request_concurrency"] == "${var.concurrency}"
+    assert template["timeout"] == "${var.request_timeout_seconds}s"
+    timeout = module.variables["request_timeout_seconds"]
+    assert timeout["default"] >= 600
+    assert "var.request_timeout_seconds >= 600" in timeout["validation"][0]["condition"]
+
+
+def test_probes_use_healthz_within_240_seconds(module: TerraformDir) -> None:
+    container = _container(module)
+    startup = block(container, "startup_probe")
+    assert startup["failure_threshold"] * startup["period_seconds"] <= 240
+    for name in ("startup_probe", "liveness_probe"):
+        probe = block(container, name)
+        assert block(probe, "http_get")["path"] == "${var.names.health_path}"
+        assert block(probe, "http_get")["port"] == "${local.container_port}"
+
+
+def test_credentials_secret_reaches_the_container_as_env(module: TerraformDir) -> None:
+    ref = block(block(_env(module)["IB_CREDENTIALS_JSON"], "value_source"), "secret_key_ref")
+    assert ref["secret"] == "${google_secret_manager_secret.ib_credentials.secret_id}"
+    assert "value" not in _env(module)["IB_CREDENTIALS_JSON"]
+
+
+def test_plain_env_names_the_deployment(module: TerraformDir) -> None:
+    plain_env = module.locals["plain_env"]
+    for name in ("TRADING_MODE", "PROJECT_ID", "RESULTS_TOPIC", "FIRESTORE_DATABASE"):
+        assert re.search(rf"\b{name} *=", plain_env), name
+    dynamic_env = block(_container(module), "dynamic")["env"]
+    assert dynamic_env["for_each"] == "${local.plain_env}"
+
+
+def test_secret_has_no_value_in_terraform(root: TerraformDir, module: TerraformDir) -> None:
+    for tf in (root, module):
+        assert not tf.resources("google_secret_manager_secret_version")
+        assert "secret_data" not in tf.text
+
+
+def test_cloud_build_owns_the_image(module: TerraformDir) -> None:
+    lifecycle = block(_service(module), "lifecycle")
+    assert "${template[0].containers[0].image}" in lifecycle["ignore_changes"]
+
+
+def test_scheduler_defaults(module: TerraformDir) -> None:
+    job = module.resource("google_cloud_scheduler_job", "intent")
+    assert job["for_each"] == "${var.schedules}"
+    assert job["time_zone"] == "${each.value.time_zone}"
+    schedule_type = module.variables["schedules"]["type"]
+    assert 'time_zone = optional(string, "America/New_York")' in schedule_type
+    assert "dedupe_window = number" in schedule_type  # required: retries need one key
+    assert block(job, "retry_config")["retry_count"] == "${each.value.retry_count}"
+
+
+def test_eventarc_variant_replaces_the_push_subscription(module: TerraformDir) -> None:
+    trigger = module.resource("google_eventarc_trigger", "intents")
+    assert trigger["count"] == '${var.delivery == "eventarc" ? 1 : 0}'
+    push = module.resource("google_pubsub_subscription", "push")
+    assert push["count"] == '${var.delivery == "push" ? 1 : 0}'
+    assert trigger["service_account"] == "${google_service_account.push_invoker.email}"
+    criteria = block(trigger, "matching_criteria")
+    assert criteria["value"] == "google.cloud.pubsub.topic.v1.messagePublished"
+    transport = block(block(trigger, "transport"), "pubsub")
+    assert transport["topic"] == "${google_pubsub_topic.intents.id}"
+
+
+def test_paper_and_live_are_instances_of_one_module(root: TerraformDir) -> None:
+    call = root.modules["deployment"]
+    assert call["source"] == "./modules/deployment"
+    assert call["for_each"] == "${var.deployments}"
+    assert call["trading_mode"] == "${each.key}"
+    validation = root.variables["deployments"]["validation"][0]
+    assert '["paper", "live"]' in validation["condition"]
+
+
+def test_module_call_matches_module_variables(root: TerraformDir, module: TerraformDir) -> None:
+    meta = {"source", "for_each", "depends_on"}
+    passed = set(root.modules["deployment"]) - meta
+    assert passed <= set(module.variables)
+    required = {name for name, var in module.variables.items() if "default" not in var}
+    assert required <= passed
+
+
+def test_root_deployment_attributes_reach_the_module(root: TerraformDir) -> None:
+    call = root.modules["deployment"]
+    # Top-level attributes of the deployments object come before the nested schedules type.
+    top_level = root.variables["deployments"]["type"].split("schedules = optional(")[0]
+    attributes = set(re.findall(r"(\w+) = optional", top_level)) | {"schedules"}
+    assert len(attributes) > 10
+    # deploy_requires_approval is read by the Cloud Build trigger, not the module.
+    for attribute in attributes - {"deploy_requires_approval"}:
+        assert call[attribute] == f"${{each.value.{attribute}}}", attribute

@@ -1,0 +1,208 @@
+"""A persistent IB session on a dedicated event-loop thread.
+
+Concurrency contract: the IB library is touched only from the session's own thread, inside its
+asyncio loop. Request threads (gunicorn gthread workers) never await anything themselves: they
+hand a coroutine factory to ``call()``, which runs it on the loop and waits for the result with
+a deadline. Nothing on the loop may block.
+
+Life cycle: ``start()`` launches the thread, which connects with full sync and keeps
+reconnecting with bounded exponential backoff and jitter whenever the gateway is away (refused,
+timed out, dropped socket, 326 client id in use). ``ready`` is True only when connected, synced
+and not inside a 1100 connectivity loss. Calls in flight when the socket drops are cancelled at
+once and reported as GatewayNotReady (retryable), instead of hanging until their deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from worker.broker import codes
+from worker.broker.ib import LIBRARY, Gateway
+from worker.errors import GatewayNotReady, IntentTimeout
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Bounded exponential backoff with full jitter."""
+
+    initial: float = 0.5
+    cap: float = 15.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0.5, 1.0) * min(self.cap, self.initial * 2**attempt)  # noqa: S311
+
+
+class BrokerSession:
+    """Owns one Gateway connection (one clientId) for the life of the worker process."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: int,
+        connect_timeout: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._address = (host, port, client_id)
+        self._connect_timeout = connect_timeout
+        self._backoff = backoff or Backoff()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="ib-session", daemon=True)
+        self._ready = threading.Event()
+        self._stopping = False
+        self._gateway: Gateway | None = None
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._maintainer: concurrent.futures.Future[None] | None = None
+        self.connects = 0  # successful connects so far (observability, tests)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+        self._maintainer = asyncio.run_coroutine_threadsafe(self._maintain(), self._loop)
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Disconnect cleanly and end the thread (graceful shutdown)."""
+        self._stopping = True
+        self._ready.clear()
+        if self._thread.is_alive():
+            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+            try:
+                fut.result(timeout)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                log.warning("IB session did not shut down within %.1fs", timeout)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    def status(self) -> dict[str, Any]:
+        """What /readyz reports."""
+        gw = self._gateway
+        return {
+            "ready": self.ready,
+            "library": LIBRARY,
+            "connects": self.connects,
+            "server_version": gw.server_version() if gw else 0,
+            "accounts": gw.accounts() if gw and self.ready else [],
+        }
+
+    # -- calls from request threads ---------------------------------------------------------
+    def call(self, fn: Callable[[Gateway], Awaitable[T]], timeout: float) -> T:
+        """Run ``fn(gateway)`` on the session loop and wait up to ``timeout`` seconds.
+
+        Raises:
+            GatewayNotReady: not connected/synced, or the connection dropped mid-call.
+            IntentTimeout: the call did not finish in time (it is cancelled).
+        """
+        if not self.ready or self._gateway is None:
+            raise GatewayNotReady("IB gateway session is not ready")
+        future = asyncio.run_coroutine_threadsafe(self._tracked(fn(self._gateway)), self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise IntentTimeout(f"IB call did not finish within {timeout:.0f}s") from None
+        except concurrent.futures.CancelledError:
+            raise GatewayNotReady("IB connection dropped during the call") from None
+        except (ConnectionError, OSError) as exc:
+            raise GatewayNotReady(f"IB connection error: {exc}") from None
+
+    async def _tracked(self, coro: Awaitable[T]) -> T:
+        task = asyncio.ensure_future(coro)
+        self._inflight.add(task)
+        try:
+            return await task
+        finally:
+            self._inflight.discard(task)
+
+    # -- the loop thread --------------------------------------------------------------------
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    async def _maintain(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            gateway = Gateway()
+            lost = asyncio.Event()
+            gateway.on_disconnect(lost.set)
+            gateway.on_error(self._on_error)
+            if await self._connect(gateway, attempt):
+                attempt = 0
+                await lost.wait()
+                self._on_lost()
+            else:
+                await asyncio.sleep(self._backoff.delay(attempt))
+                attempt += 1
+
+    async def _connect(self, gateway: Gateway, attempt: int) -> bool:
+        host, port, client_id = self._address
+        try:
+            await gateway.connect(host, port, client_id, self._connect_timeout)
+        except Exception as exc:
+            log.warning(
+                "IB connect to %s:%s (clientId %s) failed, attempt %d: %s: %s",
+                host,
+                port,
+                client_id,
+                attempt + 1,
+                type(exc).__name__,
+                exc,
+            )
+            gateway.disconnect()
+            return False
+        self._gateway = gateway
+        self.connects += 1
+        self._ready.set()
+        log.info(
+            "IB session ready: server version %s, accounts %s",
+            gateway.server_version(),
+            ",".join(gateway.accounts()),
+        )
+        return True
+
+    def _on_lost(self) -> None:
+        self._ready.clear()
+        for task in list(self._inflight):
+            task.cancel()
+        if not self._stopping:
+            log.warning("IB connection lost; reconnecting")
+
+    def _on_error(self, req_id: int, code: int, message: str) -> None:
+        kind = codes.classify(code)
+        if kind is codes.Kind.CONNECTIVITY_LOST:
+            self._ready.clear()
+            log.warning("IB %s: %s; not ready until restored", code, message)
+        elif kind is codes.Kind.RESTORED_DATA_KEPT:
+            if self._gateway is not None and self._gateway.is_connected():
+                self._ready.set()
+            log.info("IB %s: %s; ready again", code, message)
+        elif kind is codes.Kind.RESTORED_DATA_LOST and self._gateway is not None:
+            # Subscriptions are gone: reconnecting resyncs everything in one well-tested path.
+            log.warning("IB %s: %s; reconnecting to resync", code, message)
+            self._gateway.disconnect()
+        elif kind is not codes.Kind.INFORMATIONAL:
+            log.info("IB error %s (reqId %s): %s", code, req_id, message)
+
+    async def _shutdown(self) -> None:
+        for task in list(self._inflight):
+            task.cancel()
+        if self._maintainer is not None:
+            self._maintainer.cancel()
+        if self._gateway is not None:
+            self._gateway.disconnect()

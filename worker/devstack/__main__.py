@@ -1,0 +1,125 @@
+"""Command line: ``python -m worker.devstack {demo,stack,publish}``.
+
+demo     start everything, publish a few intents, print their outcomes, stop; exit 0 on success
+stack    start everything and keep it running until Ctrl-C / SIGTERM
+publish  publish one intent to a running stack's emulator (the command `stack` prints)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import threading
+from pathlib import Path
+
+from worker.devstack.demo import run_demo
+from worker.devstack.emulators import DEFAULT_PROJECT
+from worker.devstack.processes import StartupError, sigterm_as_interrupt
+from worker.devstack.pubsub_setup import LocalPubSub, PubSubNames
+from worker.devstack.stack import (
+    WORKER_APP,
+    WORKER_CONFIG,
+    Commands,
+    DevStack,
+    RunningStack,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m worker.devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("demo", "stack"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("--scenario", default="default", help="ibsim scenario name")
+        cmd.add_argument("--run-dir", type=Path, help="directory for logs (default: a temp dir)")
+        cmd.add_argument("--project", default=DEFAULT_PROJECT)
+        cmd.add_argument("--worker-app", default=WORKER_APP, help="gunicorn app spec")
+        cmd.add_argument("--worker-config", default=WORKER_CONFIG, help="gunicorn --config")
+        cmd.add_argument("--ibsim-command", default="", help="replaces the ibsim executable")
+    pub = sub.add_parser("publish")
+    pub.add_argument("--pubsub-host", required=True, help="PUBSUB_EMULATOR_HOST of the stack")
+    pub.add_argument("--project", default=DEFAULT_PROJECT)
+    pub.add_argument("intent")
+    pub.add_argument("params", nargs="?", default="{}", help="JSON object")
+    pub.add_argument("-a", "--attr", action="append", default=[], help="name=value attribute")
+    return parser
+
+
+def _stack(args: argparse.Namespace) -> DevStack:
+    commands = Commands(
+        ibsim=shlex.split(args.ibsim_command),
+        worker_app=args.worker_app,
+        worker_config=args.worker_config or None,
+    )
+    stack = DevStack(args.run_dir, project=args.project, scenario=args.scenario, commands=commands)
+    print(f"starting emulators, ibsim and worker; logs in {stack.run_dir}", flush=True)
+    return stack
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo; return 0 if every expected outcome arrived."""
+    with _stack(args) as stack:
+        print(stack.describe(), flush=True)
+        problems = run_demo(stack.pubsub, lambda line: print(line, flush=True))
+    print("stopped everything")
+    for problem in problems:
+        print(f"DEMO FAILED: {problem}", file=sys.stderr)
+    if not problems:
+        print("demo OK: every expected outcome arrived, the duplicate was deduplicated")
+    return 1 if problems else 0
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    """Start the stack and wait until interrupted."""
+    with _stack(args) as stack:
+        print(stack.describe())
+        print("\nexample publish:\n  " + _example(stack))
+        print("\nrunning; Ctrl-C or SIGTERM stops everything", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
+    print("stopped everything")
+    return 0
+
+
+def _example(stack: RunningStack) -> str:
+    argv = [sys.executable, "-m", "worker.devstack", "publish"]
+    argv += ["--pubsub-host", stack.emulators.pubsub_host, "--project", stack.project]
+    argv += ["summary", "{}", "-a", "idempotency_key=my-first-key"]
+    return shlex.join(argv)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish one intent to the intents topic of a running stack."""
+    attrs = dict(a.split("=", 1) for a in args.attr)
+    pubsub = LocalPubSub(args.pubsub_host, PubSubNames.from_names_file(args.project))
+    try:
+        message_id = pubsub.publish_intent(args.intent, json.loads(args.params), attrs)
+    finally:
+        pubsub.close()
+    print(f"published message {message_id} to {pubsub.names.intents_topic}")
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "stack": cmd_stack, "publish": cmd_publish}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        with sigterm_as_interrupt():
+            return COMMANDS[args.command](args)
+    except StartupError as exc:
+        print(f"start-up failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

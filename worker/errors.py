@@ -1,0 +1,157 @@
+"""One error root, two families, and the one table that maps them to HTTP.
+
+Pub/Sub push treats every non-2xx answer as a nack and redelivers, so a *permanent* failure is
+acked (2xx) and reported as a failed or rejected outcome, while a *retryable* one is answered
+503/429 so Pub/Sub tries again with backoff (gcp-conventions.md, "Pub/Sub push").
+Direct calls (``POST /intents/<name>``) are not redelivered by anyone, so they get the
+IETF Idempotency-Key draft's status codes instead.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import ValidationError
+
+
+class WorkerError(Exception):
+    """Root of every error the pipeline reports in an outcome.
+
+    Attributes:
+        code: stable machine-readable code carried in outcome events and responses.
+        retryable: True when the same delivery may succeed later.
+        outcome: the outcome type a permanent error produces ("failed" or "rejected").
+    """
+
+    code: ClassVar[str] = "error"
+    retryable: ClassVar[bool] = False
+    outcome: ClassVar[str] = "failed"
+    direct_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+
+
+class Permanent(WorkerError):
+    """Retrying the same delivery cannot succeed: ack it and publish the outcome."""
+
+    code = "permanent"
+    direct_status = 422
+
+
+class Retryable(WorkerError):
+    """The delivery may succeed later: nack it so Pub/Sub redelivers with backoff."""
+
+    code = "retryable"
+    retryable = True
+    direct_status = 503
+
+
+# --- permanent: the caller sent something we will never accept -> "rejected" ---------------
+class BadInput(Permanent):
+    code = "bad_input"
+    outcome = "rejected"
+    direct_status = 400
+
+
+class UnknownIntent(Permanent):
+    code = "unknown_intent"
+    outcome = "rejected"
+    direct_status = 404
+
+
+class InvalidParams(Permanent):
+    code = "invalid_params"
+    outcome = "rejected"
+    direct_status = 422
+
+
+class KeyReused(Permanent):
+    """An idempotency key came back with a different fingerprint (idempotency.md)."""
+
+    code = "idempotency_key_reused"
+    outcome = "rejected"
+    direct_status = 422
+
+
+class RiskRefused(Permanent):
+    """A risk gate (kill switch, live opt-in, limits) refused to run the intent."""
+
+    code = "risk_refused"
+    outcome = "rejected"
+    direct_status = 403
+
+
+class OrderRejected(Permanent):
+    """The broker rejected an order (IB error 201 and friends)."""
+
+    code = "order_rejected"
+    outcome = "failed"
+    direct_status = 422
+
+
+class IntentFailed(Permanent):
+    """The intent ran and failed for a reason retrying will not fix."""
+
+    code = "intent_failed"
+    outcome = "failed"
+    direct_status = 422
+
+
+# --- retryable: something we depend on is not there yet --------------------------------------
+class GatewayNotReady(Retryable):
+    code = "gateway_not_ready"
+
+
+class StoreUnavailable(Retryable):
+    code = "store_unavailable"
+
+
+class PublishFailed(Retryable):
+    code = "publish_failed"
+
+
+class LeaseHeld(Retryable):
+    """Another holder is running this key right now; come back later (HTTP 409 direct)."""
+
+    code = "lease_held"
+    direct_status = 409
+
+
+class IntentTimeout(Retryable):
+    code = "timeout"
+    direct_status = 504
+
+
+# Pub/Sub push: ack codes are 102/200/201/202/204. 429 and 503 both mean "redeliver"; 429 tells
+# a human reading the logs it was contention, not an outage.
+PUSH_STATUS: dict[type[WorkerError], int] = {LeaseHeld: 429, Retryable: 503, Permanent: 200}
+
+
+def push_status(error: WorkerError) -> int:
+    """HTTP status for a push delivery that ended in ``error`` (the only mapping for push)."""
+    for kind, status in PUSH_STATUS.items():
+        if isinstance(error, kind):
+            return status
+    return 503  # an unknown WorkerError: let Pub/Sub retry rather than lose the message
+
+
+def direct_status(code: str) -> int:
+    """HTTP status of a direct call whose outcome carries error ``code``."""
+    pending: list[type[WorkerError]] = [WorkerError]
+    while pending:
+        kind = pending.pop()
+        if kind.code == code:
+            return kind.direct_status
+        pending.extend(kind.__subclasses__())
+    return Permanent.direct_status
+
+
+def describe(exc: ValidationError, limit: int = 5) -> str:
+    """A pydantic error list as one short line: ``loc: message; ...``."""
+    parts = [f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()[:limit]]
+    return "; ".join(parts)[:500]
