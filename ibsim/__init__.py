@@ -16,15 +16,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ibsim.server import Simulator, ThreadedSimulator, run_in_thread
+    from ibsim.server import Simulator
+    from ibsim.threaded import ThreadedSimulator, run_in_thread
 
 __all__ = ["Simulator", "ThreadedSimulator", "run_in_thread"]
 
 
 def __getattr__(name: str) -> Any:
     # Imported lazily so `import ibsim.model` (or .market) does not pull in the server.
-    if name in __all__:
-        from ibsim import server
+    if name == "Simulator":
+        from ibsim.server import Simulator
 
-        return getattr(server, name)
+        return Simulator
+    if name in __all__:
+        from ibsim import threaded
+
+        return getattr(threaded, name)
     raise AttributeError(f"module 'ibsim' has no attribute {name!r}")

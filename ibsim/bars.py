@@ -110,13 +110,16 @@ def _window_sessions(spec: BarRequest, count: int, unit: str) -> list[hours.Sess
     return found
 
 
-def build(spec: BarRequest, mid: Callable[[float], float], seed: int) -> list[Bar]:
+def build(
+    spec: BarRequest, mid: Callable[[float], float], seed: int, annual_vol: float
+) -> list[Bar]:
     """The bars a request asks for, oldest first.
 
     Args:
         spec: the request.
         mid: unrounded mid price at a Unix time.
-        seed: scenario seed (volumes).
+        seed: scenario seed (volumes, highs and lows).
+        annual_vol: the path's volatility (sizes the highs and lows).
 
     Raises:
         ValueError: see :meth:`ibsim.market.Market.bars`.
@@ -133,7 +136,7 @@ def build(spec: BarRequest, mid: Callable[[float], float], seed: int) -> list[Ba
         spans = [span for s in sessions for span in _intraday_spans(s, spec.end, seconds)]
     if len(spans) > MAX_BARS:
         raise ValueError(f"Request for {len(spans)} bars exceeds the {MAX_BARS} bar limit")
-    maker = _BarMaker(spec, mid, seed, daily=seconds >= 86400)
+    maker = _BarMaker(spec, mid, seed, annual_vol, daily=seconds >= 86400)
     return [maker.bar(start, stop, label) for start, stop, label in spans]
 
 
@@ -157,17 +160,34 @@ class _BarMaker:
     """Turns a time span into one Bar for the requested data type and date format."""
 
     def __init__(
-        self, spec: BarRequest, mid: Callable[[float], float], seed: int, daily: bool
+        self,
+        spec: BarRequest,
+        mid: Callable[[float], float],
+        seed: int,
+        annual_vol: float,
+        daily: bool,
     ) -> None:
         self.spec, self.mid, self.seed, self.daily = spec, mid, seed, daily
+        self.vol_per_second = annual_vol / math.sqrt(walk.SECONDS_PER_YEAR)
         self.tick = spec.inst.min_tick
         self.tz = ZoneInfo(hours.KIND_TZ[kind(spec.inst)])
+        self._prices: dict[float, float] = {}
+        self._key = walk.tag_key(seed, spec.inst.con_id, "bars")
+
+    def _price(self, t: float) -> float:
+        # Adjacent bars share a boundary; each price costs a full walk evaluation.
+        if t not in self._prices:
+            self._prices[t] = self.mid(t)
+        return self._prices[t]
 
     def bar(self, start: datetime, stop: datetime, label: datetime) -> Bar:
+        """One bar over [start, stop): open and close from the path, high and low from a
+        deterministic excursion of the size the path's volatility gives over the span."""
         a, b = start.timestamp(), stop.timestamp()
-        samples = max(2, min(8, int((b - a) // 30)))
-        prices = [self.mid(a + (b - a - 1) * k / samples) for k in range(samples + 1)]
-        o, c, h, lo = prices[0], prices[-1], max(prices), min(prices)
+        o, c = self._price(a), self._price(b)
+        reach = o * self.vol_per_second * math.sqrt(b - a) / 2
+        up, down = walk.uniform_pair(self._key, int(a))
+        h, lo = max(o, c) + reach * up, min(o, c) - reach * down
         o, h, lo, c = self._side(o, h, lo, c)
         o, h, lo, c = (self._round(x) for x in (o, h, lo, c))
         volume, wap, count = self._volume(a, b, (o + h + lo + c) / 4)

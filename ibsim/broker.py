@@ -133,18 +133,20 @@ class Broker:
             perm_id=self._state.next_perm_id,
             status=OrderStatus.SUBMITTED,
             placed_time=ib_time(now),
-            warning_text=pretrade.odd_lot_warning(self.scenario.options, req, inst),
+            warning_text=pretrade.warning(self.market, self.scenario.options, req, inst),
         )
         self._state.next_perm_id += 1
         if req.tif.upper() == "DAY":
             order.good_until = self.market.day_order_expiry(inst, now).timestamp()
-        self._refresh_trigger(order, quote)
+        self._refresh_status(order, quote)
         self._state.orders[order.key] = order
         return order
 
     def _modify(self, order: Order, req: OrderRequest) -> Order:
         old = order.request
-        same_contract = req.contract.con_id in (0, order.instrument.con_id)
+        same_contract = (
+            pretrade.instrument(self.market.catalog, req).con_id == order.instrument.con_id
+        )
         if not same_contract or req.action.upper() != old.action.upper():
             raise OrderRejected(
                 "Order being modified does not match original order", orders.CODE_MODIFY_MISMATCH
@@ -156,17 +158,25 @@ class Broker:
                 "Order rejected - reason: quantity is below the filled quantity", CODE_REJECTED
             )
         order.request = req
-        self._refresh_trigger(order, self.market.quote(order.instrument))
+        if req.tif.upper() != old.tif.upper():
+            placed = self.market.clock.now()
+            day_end = self.market.day_order_expiry(order.instrument, placed).timestamp()
+            order.good_until = day_end if req.tif.upper() == "DAY" else None
+        self._refresh_status(order, self.market.quote(order.instrument))
         self.save()
         self._emit_status(order)
         return order
 
-    def _refresh_trigger(self, order: Order, quote: Quote) -> None:
-        """Hold untriggered stops in PreSubmitted, as IB shows them."""
+    def _refresh_status(self, order: Order, quote: Quote) -> None:
+        """PreSubmitted while held (market closed, stop not yet touched), else Submitted.
+
+        That is what IB shows; stops only trigger while their market trades.
+        """
+        is_open = self.market.is_open(order.instrument, outside_rth=order.request.outside_rth)
         is_stop = orders.normalise_type(order.request.order_type) in orders.STOP_TYPES
-        if is_stop and not order.triggered and orders.stop_touched(order.request, quote):
+        if is_open and is_stop and orders.stop_touched(order.request, quote):
             order.triggered = True
-        held = is_stop and not order.triggered
+        held = not is_open or (is_stop and not order.triggered)
         order.status = OrderStatus.PRE_SUBMITTED if held else OrderStatus.SUBMITTED
 
     # --- cancelling ---------------------------------------------------------------------
@@ -214,12 +224,11 @@ class Broker:
             return True
         if self.fills_frozen:
             return False
-        if not self.market.is_open(order.instrument, outside_rth=order.request.outside_rth):
-            return self._cancel_ioc(order)  # held until the session opens (IOC gives up)
         quote = self.market.quote(order.instrument)
         changed = self._trigger(order, quote)
         price = orders.fill_price(order, quote)
-        if price is None:
+        if order.status == OrderStatus.PRE_SUBMITTED or price is None:
+            # Held until the session opens or the price comes; an IOC order gives up instead.
             return self._cancel_ioc(order) or changed
         chunk = self.scenario.options.partial_fill_size.get(order.instrument.sec_type.value, 0)
         self._execute(order, min(order.remaining, chunk or order.remaining), price)
@@ -237,7 +246,7 @@ class Broker:
 
     def _trigger(self, order: Order, quote: Quote) -> bool:
         before = order.status
-        self._refresh_trigger(order, quote)
+        self._refresh_status(order, quote)
         if order.status == before:
             return False
         self._emit_status(order)

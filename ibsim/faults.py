@@ -40,10 +40,11 @@ END_MARKERS = frozenset(
 )
 
 LOST = (1100, "Connectivity between IB and Trader Workstation has been lost.")
+_RESTORED = "Connectivity between IB and Trader Workstation has been restored"
 RESTORED = {
-    True: (1101, "Connectivity between IB and Trader Workstation has been restored - data lost."),
-    False: (1102, "Connectivity between IB and Trader Workstation has been restored - data maintained."),
-}  # fmt: skip
+    True: (1101, f"{_RESTORED} - data lost."),
+    False: (1102, f"{_RESTORED} - data maintained."),
+}
 
 
 class Faults:

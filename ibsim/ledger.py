@@ -19,6 +19,7 @@ InitMarginReq; ExcessLiquidity = ELV - MaintMarginReq; BuyingPower = 4 x Availab
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ibsim.market import Market
@@ -72,13 +73,27 @@ class Valuation:
 
     account: str
     base: str
-    currencies: dict[str, CurrencyFigures]
-    init_margin: float
-    maint_margin: float
-    gross_position_value: float
     buying_power_multiple: float
+    currencies: dict[str, CurrencyFigures] = field(default_factory=dict)
+    init_margin: float = 0.0
+    maint_margin: float = 0.0
+    gross_position_value: float = 0.0
     futures_init_margin: float = 0.0  # the commodities ("-C") segment's share of the margins
     futures_maint_margin: float = 0.0
+
+    def figures(self, currency: str, rate: Callable[[str], float]) -> CurrencyFigures:
+        """The figures of one currency, created on first use with ``rate(currency)``."""
+        if currency not in self.currencies:
+            self.currencies[currency] = CurrencyFigures(rate=rate(currency))
+        return self.currencies[currency]
+
+    def add_margin(self, initial: float, maintenance: float, futures: bool) -> None:
+        """Add one position's margin requirements (base currency)."""
+        self.init_margin += initial
+        self.maint_margin += maintenance
+        if futures:
+            self.futures_init_margin += initial
+            self.futures_maint_margin += maintenance
 
     def total(self, name: str) -> float:
         """Sum of one CurrencyFigures attribute over currencies, in base currency."""
@@ -219,60 +234,41 @@ class Ledger:
     def valuation(self, account: str) -> Valuation:
         """Value an account now, per currency and in base currency."""
         book = self.books[account]
-        figures: dict[str, CurrencyFigures] = {}
+        v = Valuation(account, book.base, self.margin.buying_power_multiple)
 
-        def ccy(code: str) -> CurrencyFigures:
-            if code not in figures:
-                figures[code] = CurrencyFigures(rate=self.market.fx_rate(code, book.base))
-            return figures[code]
+        def rate(currency: str) -> float:
+            return self.market.fx_rate(currency, book.base)
 
         for code, amount in book.cash.items():
-            ccy(code).cash += amount
+            v.figures(code, rate).cash += amount
         for code, amount in book.realized.items():
-            ccy(code).realized += amount
-        totals = {"init": 0.0, "maint": 0.0, "gross": 0.0, "fut_init": 0.0, "fut_maint": 0.0}
+            v.figures(code, rate).realized += amount
         for inst, h in self._held(account):
-            if abs(h.quantity) <= _EPSILON:
-                continue
-            i, m, g = self._value_holding(inst, h, ccy(inst.currency), book.base)
-            totals["init"], totals["maint"], totals["gross"] = (
-                totals["init"] + i,
-                totals["maint"] + m,
-                totals["gross"] + g,
-            )
-            if inst.sec_type == SecType.FUTURE:
-                totals["fut_init"] += i
-                totals["fut_maint"] += m
-        return Valuation(
-            account,
-            book.base,
-            figures,
-            totals["init"],
-            totals["maint"],
-            totals["gross"],
-            self.margin.buying_power_multiple,
-            totals["fut_init"],
-            totals["fut_maint"],
-        )
+            if abs(h.quantity) > _EPSILON:
+                self._value_holding(inst, h, v, v.figures(inst.currency, rate))
+        return v
 
     def _value_holding(
-        self, inst: Instrument, h: Holding, fig: CurrencyFigures, base: str
-    ) -> tuple[float, float, float]:
-        """Add one holding to its currency's figures; returns (init, maint, gross) in base."""
+        self, inst: Instrument, h: Holding, v: Valuation, fig: CurrencyFigures
+    ) -> None:
+        """Add one holding to its currency's figures and to the account's margins."""
         mult, price = multiplier(inst), self.mark(inst)
         value = h.quantity * price * mult
         fig.unrealized += value - h.quantity * h.avg_cost * mult
         if inst.sec_type == SecType.STOCK:
             fig.stock_value += value
             gross = abs(value) * fig.rate
-            return gross * self.margin.stock_initial, gross * self.margin.stock_maintenance, gross
-        if inst.sec_type == SecType.FUTURE:
+            v.gross_position_value += gross
+            m = self.margin
+            v.add_margin(gross * m.stock_initial, gross * m.stock_maintenance, futures=False)
+        elif inst.sec_type == SecType.FUTURE:
             fig.futures_pnl += (price - h.avg_price) * h.quantity * mult
             contracts = abs(h.quantity) * fig.rate
-            initial = contracts * self.margin.future_initial
-            return initial, contracts * self.margin.future_maintenance, 0.0
-        exposure = abs(h.quantity) * self.market.fx_rate(inst.symbol, base)
-        return exposure * self.margin.fx, exposure * self.margin.fx, 0.0
+            m = self.margin
+            v.add_margin(contracts * m.future_initial, contracts * m.future_maintenance, True)
+        else:  # FX: margin on the base-currency value of the bought or sold currency
+            exposure = abs(h.quantity) * self.market.fx_rate(inst.symbol, v.base)
+            v.add_margin(exposure * self.margin.fx, exposure * self.margin.fx, futures=False)
 
     def initial_margin(self, account: str, inst: Instrument, qty: float, price: float) -> float:
         """Initial margin (base currency) that opening ``qty`` of ``inst`` at ``price`` needs."""

@@ -9,6 +9,7 @@ conversions.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -149,8 +150,7 @@ class Market:
 
     @staticmethod
     def _carry(inst: Instrument, t: float) -> float:
-        expiry = datetime.strptime(inst.last_trade_date, "%Y%m%d").replace(tzinfo=UTC)
-        years = max(0.0, (expiry.timestamp() - t) / (365.25 * 86400))
+        years = max(0.0, (_expiry_epoch(inst.last_trade_date) - t) / walk.SECONDS_PER_YEAR)
         return 1.0 + _FUTURE_CARRY_PER_YEAR * years
 
     def quote(self, inst: Instrument) -> Quote:
@@ -234,7 +234,13 @@ class Market:
             use_rth=use_rth,
             format_date=format_date,
         )
-        return bars_mod.build(spec, lambda t: self.mid(inst, t), self.seed)
+        vol = _ANNUAL_VOL[inst.sec_type]
+        return bars_mod.build(spec, lambda t: self.mid(inst, t), self.seed, vol)
+
+
+@functools.cache
+def _expiry_epoch(last_trade_date: str) -> float:
+    return datetime.strptime(last_trade_date, "%Y%m%d").replace(tzinfo=UTC).timestamp()
 
 
 def _normalise_seed(name: str, value: float) -> dict[str, float]:

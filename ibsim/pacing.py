@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import Enum
 
-
 _PACING = "Historical Market Data Service error message:Pacing violation ("
 
 

@@ -114,11 +114,17 @@ def check_buying_power(ledger: Ledger, req: OrderRequest, inst: Instrument, quot
         )
 
 
-def odd_lot_warning(options: Options, req: OrderRequest, inst: Instrument) -> str:
-    """IB's warning text for an IDEALPRO order below the minimum size (it still fills)."""
-    if inst.sec_type != SecType.CASH or req.total_quantity >= options.fx_odd_lot:
-        return ""
-    return (
-        f"Your order size is below the {inst.symbol} {options.fx_odd_lot:,.0f} "
-        "IdealPro minimum and will be routed as an odd lot order."
-    )
+def warning(market: Market, options: Options, req: OrderRequest, inst: Instrument) -> str:
+    """IB's warning text for an order that is accepted with a caveat (error 399 territory).
+
+    An IDEALPRO order below the minimum size still fills (as an odd lot); an order placed
+    while its market is closed waits for the open.
+    """
+    if inst.sec_type == SecType.CASH and req.total_quantity < options.fx_odd_lot:
+        return (
+            f"Your order size is below the {inst.symbol} {options.fx_odd_lot:,.0f} "
+            "IdealPro minimum and will be routed as an odd lot order."
+        )
+    if not market.is_open(inst, outside_rth=req.outside_rth):
+        return "Order will not be placed at the exchange until the market opens."
+    return ""

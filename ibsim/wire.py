@@ -78,7 +78,7 @@ async def read_hello(reader: asyncio.StreamReader) -> Hello:
 
 
 def parse_hello(payload: bytes) -> Hello:
-    """Parse ``v157..178 +PACEAPI`` (a single ``v176`` is also accepted, as the Java client does)."""
+    """Parse ``v157..178 +PACEAPI`` (a single ``v176`` is accepted too, like the Java client)."""
     match = _HANDSHAKE.match(payload.rstrip(b"\0"))
     if not match:
         raise ProtocolError(f"bad version offer {payload[:40]!r}")

@@ -30,6 +30,7 @@ module "deployment" {
   ingress                    = each.value.ingress
   deletion_protection        = each.value.deletion_protection
   ib_account                 = each.value.ib_account
+  allow_live_trading         = each.value.allow_live_trading
   env                        = each.value.env
   create_runtime_account     = each.value.create_runtime_account
   runtime_account_id         = each.value.runtime_account_id

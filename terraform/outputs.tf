@@ -28,7 +28,12 @@ output "results_topic" {
   value       = local.results_topic
 }
 
+output "results_archive_subscription" {
+  description = "Pull subscription holding a week of outcome events, if created."
+  value       = var.results_archive_subscription
+}
+
 output "image_repository" {
   description = "Docker repository path for the gateway and worker images."
-  value       = "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_registry_repository_id}"
+  value       = local.image_repository
 }

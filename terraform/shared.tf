@@ -128,3 +128,20 @@ resource "google_pubsub_topic" "results" {
 
   depends_on = [google_project_service.main]
 }
+
+# Pub/Sub drops messages published to a topic without subscriptions: this pull subscription
+# keeps a week of outcomes for whoever consumes them (a strategy, a BigQuery loader, a person).
+resource "google_pubsub_subscription" "results_archive" {
+  count = var.results_archive_subscription == null ? 0 : 1
+
+  project = var.project_id
+  name    = var.results_archive_subscription
+  topic   = var.create_results_topic ? google_pubsub_topic.results[0].id : "projects/${var.project_id}/topics/${local.results_topic}"
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  expiration_policy {
+    ttl = ""
+  }
+}

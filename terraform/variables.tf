@@ -74,6 +74,12 @@ variable "create_results_topic" {
   default     = true
 }
 
+variable "results_archive_subscription" {
+  description = "Pull subscription on the results topic that keeps a week of outcome events (a topic without subscriptions drops them). Null = none."
+  type        = string
+  default     = "ib-intent-results-archive"
+}
+
 variable "deployments" {
   description = <<-EOT
     One entry per Cloud Run deployment, keyed by trading mode (paper, live). Each gets its own
@@ -88,6 +94,7 @@ variable "deployments" {
     memory                     = optional(string, "2Gi")
     request_timeout_seconds    = optional(number, 900)
     ib_account                 = optional(string)
+    allow_live_trading         = optional(bool, false)
     create_runtime_account     = optional(bool, true)
     runtime_account_id         = optional(string)
     delivery                   = optional(string, "push")

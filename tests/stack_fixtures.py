@@ -151,21 +151,18 @@ def push_receiver() -> Iterator[PushReceiver]:
 
 @pytest.fixture
 def ibsim_factory() -> Iterator[Callable[..., Any]]:
-    """Factory: ibsim_factory(**kwargs) starts ibsim in-process via ibsim.run_in_thread(**kwargs).
+    """Factory: ibsim_factory(**kwargs) runs ``ibsim.run_in_thread(**kwargs)`` for this test.
 
-    The returned object has .host, .port, .faults and .restart(); it is stopped after the test.
+    kwargs are run_in_thread's (scenario=, port=, state_dir=, seed=, ...). The returned
+    simulator has .host, .port, .faults and .restart(); it is stopped after the test.
     """
-    run_in_thread = getattr(importlib.import_module("ibsim"), "run_in_thread", None)
-    if run_in_thread is None:
+    ibsim = importlib.import_module("ibsim")
+    if not hasattr(ibsim, "run_in_thread"):
         pytest.skip("ibsim.run_in_thread is not available")
     with contextlib.ExitStack() as stack:
 
         def start(**kwargs: Any) -> Any:
-            server = run_in_thread(**kwargs)
-            if hasattr(server, "__exit__"):
-                return stack.enter_context(server)
-            stack.callback(getattr(server, "stop", None) or server.close)
-            return server
+            return stack.enter_context(ibsim.run_in_thread(**kwargs))
 
         yield start
 

@@ -30,7 +30,8 @@ on_signal() {
 		log "worker exited with status $status"
 	fi
 	if [[ -n $gateway_pid ]]; then
-		stop_child "$gateway_pid" "$gateway_pid" "$GATEWAY_STOP_TIMEOUT" || true
+		# On timeout, SIGKILL its whole session's group (Xvfb with it).
+		stop_child "$gateway_pid" "$gateway_pid" "$GATEWAY_STOP_TIMEOUT" "-$gateway_pid" || true
 	fi
 	exit "$status"
 }
@@ -55,7 +56,7 @@ supervise() {
 	else
 		worker_pid=''
 		log "the worker exited with status $status: stopping the gateway"
-		stop_child "$gateway_pid" "$gateway_pid" "$GATEWAY_STOP_TIMEOUT" || true
+		stop_child "$gateway_pid" "$gateway_pid" "$GATEWAY_STOP_TIMEOUT" "-$gateway_pid" || true
 		exit_status=$status
 	fi
 }

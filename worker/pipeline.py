@@ -15,7 +15,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,6 +47,10 @@ from worker.runs import Claim, ClaimKind, RunStore, fingerprint
 log = logging.getLogger(__name__)
 MAX_PARAMS_BYTES = 64 * 1024  # params are stored in the record (Firestore docs <= 1 MiB)
 MAX_ATTEMPTS_FOR_BUGS = 3  # an unexpected exception is retried, then reported as failed
+# A finisher publishes right after storing its outcome. A copy replaying within this grace
+# leaves publishing to it (its own delivery is not acked until it has published), so twenty
+# concurrent copies publish once; after the grace a replay publishes for a crashed finisher.
+PUBLISH_GRACE = timedelta(seconds=20)
 _HOST = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -284,7 +288,8 @@ class Pipeline:
 
     def _replay(self, run: _Run, record: dict[str, Any]) -> Reply:
         stored = record["outcome"]
-        if not record.get("published"):
+        if not record.get("published") and _publish_overdue(record):
+            # The finisher crashed between storing and publishing: publish for it.
             self.publisher.publish(stored)
             self.runs.mark_published(stored["id"])
         log.info("replayed the stored %s outcome of this key", stored["outcome"])
@@ -383,6 +388,11 @@ class _Heartbeat:
                     return
             except WorkerError as exc:
                 log.warning("lease renewal failed: %s", exc.message)
+
+
+def _publish_overdue(record: dict[str, Any]) -> bool:
+    finished = record.get("finished_at")
+    return finished is None or datetime.now(UTC) - finished > PUBLISH_GRACE
 
 
 def _timings(received: datetime, started: datetime | None, finished: datetime) -> dict[str, Any]:

@@ -72,7 +72,8 @@ fields() {
 main() {
 	local port=${IB_PORT:-${TWS_PORT:-}} length reply
 	[[ -n $port && $port != 0 ]] || port=$(default_port)
-	exec {fd}<>"/dev/tcp/$host/$port" 2>/dev/null ||
+	# Braces: on a bare exec the 2>/dev/null would stay in force for the whole script.
+	{ exec {fd}<>"/dev/tcp/$host/$port"; } 2>/dev/null ||
 		unhealthy "API port $host:$port is not accepting connections"
 	printf '%b' "API\\0$(frame "v$MIN_VERSION..$MAX_VERSION")" >&"$fd" ||
 		unhealthy "could not send the API handshake to $host:$port"

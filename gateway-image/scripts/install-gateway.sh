@@ -52,7 +52,7 @@ install_gateway() {
 	require "${prefix}_VERSION" "${prefix}_URL" "${prefix}_SHA256"
 	version=${prefix}_VERSION
 	version=${!version}
-	major=$(ibgw_major_version "$version") || die "$prefix""_VERSION is not a gateway version: $version"
+	major=$(ibgw_major_version "$version") || die "${prefix}_VERSION is not a gateway version: $version"
 	installer=$(mktemp -d)/ibgateway-installer.sh
 	local url=${prefix}_URL sum=${prefix}_SHA256
 	fetch "${!url}" "${!sum}" "$installer"
@@ -75,7 +75,7 @@ install_ibc() {
 	unzip -q -o "$zip" -d "$IBC_PATH"
 	rm -rf -- "$(dirname -- "$zip")"
 	[[ -f $IBC_PATH/scripts/ibcstart.sh ]] || die "IBC archive has no scripts/ibcstart.sh"
-	chmod a+rx "$IBC_PATH"/*.sh "$IBC_PATH"/scripts/*.sh
+	find "$IBC_PATH" -name "*.sh" -exec chmod a+rx {} +
 	log "installed IBC $IBC_VERSION in $IBC_PATH"
 }
 

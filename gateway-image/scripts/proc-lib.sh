@@ -14,19 +14,20 @@ die() {
 	exit "${2:-78}"
 }
 
-# stop_child PID TARGET TIMEOUT : send SIGTERM to TARGET (a pid, or -pgid for a whole
-# process group), wait up to TIMEOUT seconds for PID to exit, then SIGKILL TARGET.
+# stop_child PID TARGET TIMEOUT [KILL_TARGET] : send SIGTERM to TARGET (a pid, or -pgid for
+# a whole process group), wait up to TIMEOUT seconds for PID to exit, then SIGKILL
+# KILL_TARGET (default TARGET).
 # Returns PID's exit status. Uses a sleeping child as the timer so that `wait -n` wakes
 # on whichever ends first: no polling, and nothing left behind.
 stop_child() {
-	local pid=$1 target=$2 timeout=$3 timer status=0
+	local pid=$1 target=$2 timeout=$3 kill_target=${4:-$2} timer status=0
 	kill -TERM -- "$target" 2>/dev/null || true
 	sleep "$timeout" &
 	timer=$!
 	wait -n "$pid" "$timer" 2>/dev/null || true
 	if kill -0 "$pid" 2>/dev/null; then
 		log "pid $pid still running ${timeout}s after SIGTERM: sending SIGKILL"
-		kill -KILL -- "$target" 2>/dev/null || true
+		kill -KILL -- "$kill_target" 2>/dev/null || true
 	fi
 	wait "$pid" 2>/dev/null || status=$?
 	# SIGKILL: a timer started from a signal handler inherits the ignored SIGTERM.

@@ -22,15 +22,16 @@ IBC_TEMPLATE_VARS=(
 	TWS_MASTER_CLIENT_ID READ_ONLY_API BYPASS_WARNING ALLOW_BLIND_TRADING AUTO_RESTART_TIME
 	TWS_COLD_RESTART IBC_COMMAND_SERVER_PORT
 )
-# IBC's launcher gets the gateway's stop request first; the rest is the caller's budget
-# (Cloud Run allows 10 s in all, and the worker goes first).
-IBC_STOP_TIMEOUT=${IBC_STOP_TIMEOUT:-1.5}
+# How long IBC's launcher and the gateway get to stop before SIGKILL. With Xvfb's 0.3 s
+# this stays within the entrypoint's GATEWAY_STOP_TIMEOUT (1.8 s), which follows the
+# worker's 8 s inside Cloud Run's 10 s.
+IBC_STOP_TIMEOUT=${IBC_STOP_TIMEOUT:-1.2}
 ibc_pid='' ibc_status=0 xvfb_pid='' run_dir='' IBGW_PARTIAL_CONFIG=''
 
 # shellcheck disable=SC2329  # run by the EXIT trap
 cleanup() {
 	if [[ -n $IBGW_PARTIAL_CONFIG ]]; then rm -f -- "$IBGW_PARTIAL_CONFIG"; fi
-	if [[ -n $xvfb_pid ]]; then stop_child "$xvfb_pid" "$xvfb_pid" 1 || true; fi
+	if [[ -n $xvfb_pid ]]; then stop_child "$xvfb_pid" "$xvfb_pid" 0.3 || true; fi
 	if [[ -n $run_dir ]]; then rm -rf -- "$run_dir"; fi
 }
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ibsim.handlers.state import Ticker
 from ibsim.messages import In
 from ibsim.messages import market as msg
 from ibsim.messages.requests import (
@@ -16,7 +17,6 @@ from ibsim.messages.requests import (
     read_mkt_data,
 )
 from ibsim.model import ContractQuery, Instrument, UnknownContract
-from ibsim.handlers.state import Ticker
 
 if TYPE_CHECKING:
     from ibsim.session import Session
@@ -134,7 +134,7 @@ def parse_end(text: str, now: datetime) -> datetime:
 
 def _strptime(text: str, fmt: str) -> datetime:
     try:
-        return datetime.strptime(text, fmt)  # noqa: DTZ007 - the caller attaches the zone
+        return datetime.strptime(text, fmt)
     except ValueError as exc:
         raise BadRequest(f"{HMDS}invalid end date/time {text!r}", 162) from exc
 

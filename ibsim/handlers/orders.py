@@ -17,7 +17,7 @@ from ibsim.messages.requests import (
     read_execution_filter,
     read_place_order,
 )
-from ibsim.model import NotCancellable, Order, OrderRejected
+from ibsim.model import TERMINAL_STATUSES, NotCancellable, Order, OrderRejected
 
 if TYPE_CHECKING:
     from ibsim.session import Session
@@ -51,23 +51,21 @@ def rejection_text(exc: OrderRejected) -> str:
 
 
 def cancel_order(s: Session, fields: list[str]) -> None:
-    """``4, 1, orderId[, manualOrderCancelTime]`` -> Cancelled + 202, or 10148."""
+    """``4, 1, orderId[, manualOrderCancelTime]`` -> 202 then Cancelled, or 10148."""
     order_id = FieldReader(fields, 2).int()
-    try:
-        s.sim.broker.cancel(s.client_id or 0, order_id)
-    except NotCancellable:
+    broker = s.sim.broker
+    order = broker.order(s.client_id or 0, order_id)
+    if order is None or order.status in TERMINAL_STATUSES:
+        state = order.status.value if order else "Unknown"
         text = f"OrderId {order_id} that needs to be cancelled cannot be cancelled"
-        s.error(order_id, 10148, f"{text}, state: {_state(s, order_id)}.")
+        s.error(order_id, 10148, f"{text}, state: {state}.")
         return
+    # The gateway announces 202 first; the Cancelled orderStatus follows.
     s.error(order_id, 202, "Order Canceled - reason:")
-
-
-def _state(s: Session, order_id: int) -> str:
-    key = (s.client_id or 0, order_id)
-    for order in s.sim.broker.completed_orders():
-        if order.key == key:
-            return str(order.status)
-    return "Unknown"
+    try:
+        broker.cancel(s.client_id or 0, order_id)
+    except NotCancellable as exc:
+        s.error(order_id, 10148, str(exc))
 
 
 def send_order(s: Session, order: Order) -> None:

@@ -15,7 +15,7 @@ _UNSET_DOUBLE = 1.7976931348623157e308
 _UNSET_INT = 2147483647
 
 
-class BadRequest(Exception):  # noqa: N818 - mirrors IB's wording (error 321)
+class BadRequest(Exception):
     """A request ibsim cannot act on; answered with ``code`` (321 unless stated)."""
 
     def __init__(self, text: str, code: int = 321) -> None:
@@ -223,7 +223,7 @@ def _skip_to_algo(r: FieldReader, version: int) -> None:
         r.skip(1)
     r.skip(6)  # continuousUpdate .. scaleSubsLevelSize
     increment = r.float()
-    if increment is not None and 0 < increment:
+    if increment is not None and increment > 0:
         r.skip(7)
     r.skip(3)  # scaleTable, activeStartTime, activeStopTime
     if r.str():  # hedgeType

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 
 
 def create_app() -> Flask:
@@ -31,8 +31,53 @@ def create_app() -> Flask:
     return app
 
 
+def create_fake_worker() -> Flask:
+    """A stand-in worker: wrapped push in, one outcome CloudEvent per idempotency key out.
+
+    Just enough behaviour for the demo's checks; the real pipeline lives in worker/.
+    """
+    import base64
+    import json
+    import os
+
+    from google.cloud import pubsub_v1
+
+    app = create_app()
+    publisher = pubsub_v1.PublisherClient()  # finds the emulator via PUBSUB_EMULATOR_HOST
+    topic = publisher.topic_path(os.environ["PROJECT_ID"], os.environ["RESULTS_TOPIC"])
+    seen: set[str] = set()
+
+    @app.post("/")
+    def push() -> tuple[str, int]:
+        message = request.get_json()["message"]
+        key = message.get("attributes", {}).get("idempotency_key") or message["messageId"]
+        if key in seen:
+            return "", 204
+        seen.add(key)
+        envelope = json.loads(base64.b64decode(message["data"]))
+        params = envelope["params"]
+        ok = envelope["intent"] == "summary" and isinstance(params.get("sections", []), list)
+        kind = "succeeded" if ok else "rejected"
+        data = {"intent": envelope["intent"], "idempotency_key": key, "trading_mode": "paper"}
+        if ok:
+            data["result"] = {"net_liquidation": 1000000}
+        else:
+            data["error"] = {"code": "invalid", "message": "rejected", "retryable": False}
+        attrs = {
+            "ce-id": f"id-{key}",
+            "ce-type": f"io.github.ibcloudrun.intent.{kind}",
+            "ce-source": "//stand-in",
+            "ce-subject": envelope["intent"],
+            "ce-specversion": "1.0",
+            "ce-time": "2026-01-01T00:00:00Z",
+        }
+        publisher.publish(topic, json.dumps(data).encode(), **attrs).result(timeout=10)
+        return "", 204
+
+    return app
+
+
 def _serve_forever(sock: socket.socket) -> None:
-    sock.listen()
     while True:
         conn, _ = sock.accept()
         conn.close()
@@ -54,6 +99,7 @@ def main(argv: list[str]) -> None:
         # argv: ibsim serve --port 0 --scenario NAME (the real CLI's arguments)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
+        sock.listen()  # ready means accepting, as the real ibsim promises
         print(f"ibsim listening on 127.0.0.1:{sock.getsockname()[1]}", flush=True)
         _serve_forever(sock)
     elif mode == "stubborn":  # ignores SIGTERM: needs SIGKILL

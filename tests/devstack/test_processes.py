@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,27 @@ def test_sigterm_becomes_terminated_exception() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
     assert out.stdout.strip() == "unwound"
     assert issubclass(Terminated, KeyboardInterrupt)
+
+
+def test_children_are_stopped_when_the_parent_is_killed(tmp_path: Path) -> None:
+    # The parent starts a SIGTERM-ignoring child, then dies by SIGKILL without stopping it;
+    # the reaper watchdog must still stop the child's group.
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from worker.devstack.processes import ManagedProcess\n"
+        f"p = ManagedProcess.start('s', {standin('stubborn')!r}, log_dir=Path({str(tmp_path)!r}),"
+        " ready_pattern='ready')\n"
+        "p.wait_ready_line(10)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert group_members(child) == [child]
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while group_members(child):
+        assert time.monotonic() < deadline, "reaper did not stop the orphaned group"
+        time.sleep(0.1)

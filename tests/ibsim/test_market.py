@@ -43,10 +43,12 @@ def test_frozen_clock_moves_only_when_told() -> None:
 def test_running_clock_advances_and_freezes() -> None:
     clock = Clock(OPEN)
     first = clock.now()
-    assert first >= OPEN and first.tzinfo is not None
+    assert first >= OPEN
+    assert first.tzinfo is not None
     clock.freeze()
     frozen_at = clock.now()
-    assert clock.now() == frozen_at and clock.frozen
+    assert clock.now() == frozen_at
+    assert clock.frozen
     clock.advance(5)
     clock.unfreeze()
     assert clock.now() >= frozen_at + timedelta(seconds=5)
@@ -63,7 +65,10 @@ def test_ib_time_format() -> None:
         ({"symbol": "SPY", "sec_type": "STK", "exchange": "SMART", "currency": "USD"}, 756733),
         ({"symbol": "aapl", "exchange": "NASDAQ"}, 265598),
         ({"con_id": "272093"}, 272093),
-        ({"symbol": "EUR", "sec_type": "CASH", "currency": "USD", "exchange": "IDEALPRO"}, 12087792),
+        (
+            {"symbol": "EUR", "sec_type": "CASH", "currency": "USD", "exchange": "IDEALPRO"},
+            12087792,
+        ),
         ({"local_symbol": "USD.JPY"}, 15016059),
         ({"symbol": "SPX", "sec_type": "IND", "exchange": "CBOE"}, 416904),
         ({"symbol": "MES", "last_trade_date": "202612"}, 720261218),
@@ -78,7 +83,8 @@ def test_resolve_unique(fields: dict, con_id: int) -> None:
 
 def test_resolve_fxconv_keeps_exchange() -> None:
     inst = one(make_market(), symbol="EUR", sec_type="CASH", currency="USD", exchange="FXCONV")
-    assert inst.exchange == "FXCONV" and inst.con_id == 12087792
+    assert inst.exchange == "FXCONV"
+    assert inst.con_id == 12087792
 
 
 def test_resolve_ambiguous_futures_lists_next_quarters() -> None:
@@ -206,7 +212,9 @@ def test_quote_is_on_the_tick_grid_with_a_small_spread() -> None:
         assert 1 <= ticks <= 3, (key, q)
         for price in (q.bid, q.ask, q.last):
             assert math.isclose(price / inst.min_tick, round(price / inst.min_tick), abs_tol=1e-6)
-        assert q.bid <= q.last <= q.ask and q.close > 0 and q.bid_size > 0
+        assert q.bid <= q.last <= q.ask
+        assert q.close > 0
+        assert q.bid_size > 0
 
 
 def test_prices_stay_near_their_seeds_and_move_over_time() -> None:
@@ -226,7 +234,8 @@ def test_price_seed_for_fx_pair() -> None:
 def test_index_quote_has_no_spread() -> None:
     market = make_market()
     q = market.quote(market.catalog.find("SPX"))
-    assert q.bid == q.ask == q.last and q.bid_size == 0
+    assert q.bid == q.ask == q.last
+    assert q.bid_size == 0
 
 
 def test_mes_tracks_spx_with_carry() -> None:
@@ -249,12 +258,16 @@ def test_fx_rates_are_consistent_across_pairs() -> None:
 
 
 def test_walk_bridge_is_pinned_and_unit_variance() -> None:
-    assert walk.bridge(("x",), 10, 0) == 0.0
-    assert walk.bridge(("x",), 10, 1024) == 0.0
-    values = [walk.bridge(("x",), 10, 512 + 1024 * k) for k in range(400)]
+    key = walk.tag_key("x")
+    assert walk.bridge(key, 10, 0) == 0.0
+    assert walk.bridge(key, 10, 1024) == 0.0
+    values = [walk.bridge(key, 10, 512 + 1024 * k) for k in range(400)]
     variance = sum(v * v for v in values) / len(values)
     assert 256 * 0.75 < variance < 256 * 1.25  # a bridge's midpoint has variance span / 4
-    assert walk.normal("a", 1) == walk.normal("a", 1) != walk.normal("a", 2)
+    assert walk.normal(key, 1) == walk.normal(key, 1) != walk.normal(key, 2)
+    draws = [walk.normal(key, n) for n in range(4000)]
+    assert abs(sum(draws) / 4000) < 0.06
+    assert 0.9 < sum(d * d for d in draws) / 4000 < 1.1
 
 
 def test_round_tick() -> None:
@@ -292,7 +305,8 @@ def test_bars_are_deterministic_and_consistent() -> None:
     assert first == again
     for bar in first:
         assert bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
-        assert bar.volume > 0 and bar.count > 0
+        assert bar.volume > 0
+        assert bar.count > 0
 
 
 def test_intraday_date_formats() -> None:
@@ -324,7 +338,8 @@ def test_extended_hours_bars_with_use_rth_false() -> None:
 def test_fx_midpoint_bars_and_trades_refused() -> None:
     market = make_market()
     mids = bars(market, "EUR.USD", duration="1 D", bar_size="1 hour", what_to_show="MIDPOINT")
-    assert mids and all(b.volume == -1 for b in mids)
+    assert mids
+    assert all(b.volume == -1 for b in mids)
     with pytest.raises(ValueError, match="TRADES"):
         bars(market, "EUR.USD", duration="1 D", bar_size="1 hour")
 
@@ -349,7 +364,7 @@ def test_bid_ask_bars_straddle_midpoint() -> None:
     ],
 )
 def test_bad_bar_requests(kw: dict) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Invalid"):
         bars(make_market(), "SPY", **kw)
 
 

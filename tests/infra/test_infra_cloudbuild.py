@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +36,10 @@ def _seconds(timeout: str) -> int:
 
 
 def test_yamllint() -> None:
+    # yamllint is installed next to the interpreter running the tests.
+    yamllint = Path(sys.executable).parent / "yamllint"
     result = subprocess.run(
-        [str(REPO / ".venv/bin/yamllint"), "-s", "-c", str(CLOUDBUILD / ".yamllint.yaml"), "."],
+        [str(yamllint), "-s", "-c", str(CLOUDBUILD / ".yamllint.yaml"), "."],
         cwd=CLOUDBUILD,
         capture_output=True,
         text=True,
@@ -113,6 +117,7 @@ def test_worker_build_order(worker_build: dict[str, Any]) -> None:
         "check-inputs",
         "fetch-uv",
         "test",
+        "wheel",
         "resolve-gateway",
         "build",
         "push",
@@ -137,6 +142,16 @@ def test_worker_tests_run_with_java_and_emulators(worker_build: dict[str, Any]) 
         r"gcr\.io/google\.com/cloudsdktool/google-cloud-cli:\d+\.\d+\.\d+-emulators", test["name"]
     )
     assert "pytest -q tests" in _script(test)
+    # Tools stay outside /workspace, the Docker build context.
+    assert {"name": "ci-tools", "path": "/ci-tools"} in test["volumes"]
+
+
+def test_worker_image_inputs(worker_build: dict[str, Any]) -> None:
+    steps = _steps(worker_build)
+    assert "uv build --wheel --out-dir dist" in _script(steps["wheel"])
+    build = _script(steps["build"])
+    assert '< "${_VERSIONS_FILE}"' in build
+    assert "--file worker-image/Dockerfile" in build
 
 
 def test_worker_builds_on_the_gateway_digest(worker_build: dict[str, Any]) -> None:

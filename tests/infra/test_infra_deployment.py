@@ -123,7 +123,7 @@ def test_credentials_secret_reaches_the_container_as_env(module: TerraformDir) -
 
 def test_plain_env_names_the_deployment(module: TerraformDir) -> None:
     plain_env = module.locals["plain_env"]
-    for name in ("TRADING_MODE", "PROJECT_ID", "RESULTS_TOPIC", "FIRESTORE_DATABASE"):
+    for name in ("TRADING_MODE", "PROJECT_ID", "RESULTS_TOPIC", "FIRESTORE_DATABASE", "BQ_DATASET"):
         assert re.search(rf"\b{name} *=", plain_env), name
     dynamic_env = block(_container(module), "dynamic")["env"]
     assert dynamic_env["for_each"] == "${local.plain_env}"

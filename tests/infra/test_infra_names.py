@@ -122,3 +122,12 @@ def test_scheduler_envelope_matches_names_json(module: TerraformDir, names: dict
 def test_scheduler_publishes_to_the_intents_topic(module: TerraformDir) -> None:
     target = block(module.resource("google_cloud_scheduler_job", "intent"), "pubsub_target")
     assert target["topic_name"] == "${google_pubsub_topic.intents.id}"
+
+
+def test_results_topic_keeps_outcomes(root: TerraformDir) -> None:
+    # A topic without subscriptions drops what is published to it.
+    archive = root.resource("google_pubsub_subscription", "results_archive")
+    assert "google_pubsub_topic.results[0].id" in archive["topic"]
+    assert "local.results_topic" in archive["topic"]
+    assert block(archive, "expiration_policy") == {"ttl": ""}
+    assert root.variables["results_archive_subscription"]["default"]

@@ -144,3 +144,8 @@ def test_example_tfvars_matches_the_variables(root: TerraformDir, example_tfvars
     for deployment in deployments.values():
         for job in deployment.get("schedules", {}).values():
             assert job["dedupe_window"] >= 1
+
+
+def test_plain_env_cannot_carry_credentials(module: TerraformDir) -> None:
+    condition = module.variables["env"]["validation"][0]["condition"]
+    assert "(IB|TWS)_(CREDENTIALS|USERNAME|USERID|PASSWORD)" in condition

@@ -26,8 +26,12 @@ def worker(worker_server, pubsub):
 
 
 def push_body(data: bytes, message_id: str, attributes: dict | None = None) -> bytes:
-    message = {"data": base64.b64encode(data).decode(), "messageId": message_id,
-               "publishTime": "2026-11-24T15:00:00Z", "attributes": attributes or {}}
+    message = {
+        "data": base64.b64encode(data).decode(),
+        "messageId": message_id,
+        "publishTime": "2026-11-24T15:00:00Z",
+        "attributes": attributes or {},
+    }
     return json.dumps({"message": message, "subscription": "projects/p/subscriptions/s"}).encode()
 
 
@@ -45,8 +49,11 @@ CASES = {
     "deep nesting": (JSON, b"[" * 50_000 + b"]" * 50_000),
     "key with slashes and huge params": (
         JSON,
-        push_body(json.dumps({"intent": "summary", "params": {"x": "y" * 40_000}}).encode(),
-                  "m-huge", {"idempotency_key": "../../etc/passwd"}),
+        push_body(
+            json.dumps({"intent": "summary", "params": {"x": "y" * 40_000}}).encode(),
+            "m-huge",
+            {"idempotency_key": "../../etc/passwd"},
+        ),
     ),
 }
 
@@ -64,7 +71,10 @@ def test_malformed_push_is_acked_with_one_rejected_outcome(worker, pubsub, name)
     assert pubsub.pull_outcomes(timeout=1, expected=1) == [], "a replay must not publish again"
     error = outcomes[0].data["error"]
     assert error["retryable"] is False and error["code"] in {
-        "bad_input", "unknown_intent", "invalid_params"}
+        "bad_input",
+        "unknown_intent",
+        "invalid_params",
+    }
 
 
 def test_direct_calls_get_http_status_codes(worker) -> None:

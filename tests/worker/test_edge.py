@@ -19,18 +19,24 @@ def b64(obj: object) -> str:
 
 
 def wrapped(data: object = ENVELOPE, attributes: dict | None = None, **extra: object) -> bytes:
-    message = {"data": b64(data), "attributes": attributes or {}, "messageId": "111",
-               "publishTime": "2026-11-24T14:30:00.123Z"}
-    return json.dumps({"message": message, "subscription": "projects/p/subscriptions/s",
-                       **extra}).encode()
+    message = {
+        "data": b64(data),
+        "attributes": attributes or {},
+        "messageId": "111",
+        "publishTime": "2026-11-24T14:30:00.123Z",
+    }
+    return json.dumps(
+        {"message": message, "subscription": "projects/p/subscriptions/s", **extra}
+    ).encode()
 
 
 JSON = {"Content-Type": "application/json"}
 
 
 def test_wrapped_push() -> None:
-    d = edge.decode(JSON, wrapped(attributes={"account": "DU1", "dry_run": "true"},
-                                  deliveryAttempt=3))
+    d = edge.decode(
+        JSON, wrapped(attributes={"account": "DU1", "dry_run": "true"}, deliveryAttempt=3)
+    )
     assert d.error is None
     assert (d.route, d.intent, d.key, d.message_id) == ("push", "summary", "111", "111")
     assert d.envelope.params == {"sections": ["values"]}
@@ -55,33 +61,56 @@ def test_dedupe_window_keys_schedule_retries_alike() -> None:
 
 
 def test_unwrapped_push_takes_hyphenated_attribute_headers() -> None:
-    headers = {"Content-Type": "application/json", "X-Goog-Pubsub-Message-Id": "42",
-               "X-Goog-Pubsub-Publish-Time": "2026-11-24T14:30:00Z",
-               "Idempotency-Key": "k1", "Account": "DU9"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Goog-Pubsub-Message-Id": "42",
+        "X-Goog-Pubsub-Publish-Time": "2026-11-24T14:30:00Z",
+        "Idempotency-Key": "k1",
+        "Account": "DU9",
+    }
     d = edge.decode(headers, json.dumps(ENVELOPE).encode())
-    assert (d.route, d.key, d.options.account, d.intent) == ("push-unwrapped", "k1", "DU9",
-                                                             "summary")
+    assert (d.route, d.key, d.options.account, d.intent) == (
+        "push-unwrapped",
+        "k1",
+        "DU9",
+        "summary",
+    )
 
 
 def test_eventarc_binary_cloudevent() -> None:
-    headers = {"ce-id": "777", "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
-               "ce-specversion": "1.0", "ce-type": edge.PUBSUB_PUBLISHED,
-               "ce-time": "2026-11-24T14:30:00Z", "Content-Type": "application/json"}
+    headers = {
+        "ce-id": "777",
+        "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
+        "ce-specversion": "1.0",
+        "ce-type": edge.PUBSUB_PUBLISHED,
+        "ce-time": "2026-11-24T14:30:00Z",
+        "Content-Type": "application/json",
+    }
     d = edge.decode(headers, wrapped(attributes={"account": "DU1"}))
     assert d.error is None
     assert (d.route, d.message_id, d.key, d.options.account) == ("eventarc", "111", "111", "DU1")
 
 
 def test_structured_cloudevent_with_envelope_data() -> None:
-    event = {"specversion": "1.0", "id": "ce-1", "source": "/me", "type": "com.example.intent",
-             "idempotencykey": "k-ce", "datacontenttype": "application/json", "data": ENVELOPE}
+    event = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "/me",
+        "type": "com.example.intent",
+        "idempotencykey": "k-ce",
+        "datacontenttype": "application/json",
+        "data": ENVELOPE,
+    }
     d = edge.decode({"Content-Type": "application/cloudevents+json"}, json.dumps(event).encode())
     assert (d.route, d.key, d.intent, d.message_id) == ("cloudevent", "k-ce", "summary", "ce-1")
 
 
 def test_direct_call() -> None:
-    d = edge.decode({"Content-Type": "application/json", "Idempotency-Key": "k"},
-                    b'{"sections": ["fills"]}', direct_intent="summary")
+    d = edge.decode(
+        {"Content-Type": "application/json", "Idempotency-Key": "k"},
+        b'{"sections": ["fills"]}',
+        direct_intent="summary",
+    )
     assert (d.route, d.key, d.intent) == ("direct", "k", "summary")
     assert d.envelope.params == {"sections": ["fills"]}
 
@@ -100,7 +129,10 @@ BAD = {
     "message not object": (JSON, b'{"message": 5}'),
     "bad base64": (JSON, b'{"message": {"data": "%%%", "messageId": "9"}}'),
     "data not string": (JSON, b'{"message": {"data": 5, "messageId": "9"}}'),
-    "attributes not object": (JSON, b'{"message": {"data": "", "attributes": [], "messageId": "9"}}'),
+    "attributes not object": (
+        JSON,
+        b'{"message": {"data": "", "attributes": [], "messageId": "9"}}',
+    ),
     "wrong content type": ({"Content-Type": "text/plain"}, wrapped()),
     "data not json": (JSON, wrapped(b"\x00\x01binary")),
     "envelope missing intent": (JSON, wrapped({"params": {}})),

@@ -18,13 +18,20 @@ pytestmark = pytest.mark.emulators
 @pytest.fixture
 def store(emulator_env, clean_firestore) -> RunStore:
     client = firestore.Client(project=emulator_env.project, credentials=AnonymousCredentials())
-    return RunStore(client, "intent_runs", "ib-paper", lease_seconds=30,
-                    retention=timedelta(days=7))
+    return RunStore(
+        client, "intent_runs", "ib-paper", lease_seconds=30, retention=timedelta(days=7)
+    )
 
 
 def outcome(store: RunStore, key: str, kind: str = "succeeded") -> dict:
-    return outcomes.build(event_id=store.doc_id(key), outcome=kind, source="/t",
-                          subject="summary", time=now(), data={"result": {"ok": True}})
+    return outcomes.build(
+        event_id=store.doc_id(key),
+        outcome=kind,
+        source="/t",
+        subject="summary",
+        time=now(),
+        data={"result": {"ok": True}},
+    )
 
 
 FP = fingerprint("summary", {}, None, False)
@@ -35,8 +42,17 @@ def test_first_claim_creates_a_complete_running_record(store: RunStore) -> None:
     assert claim.kind is ClaimKind.NEW and claim.attempt == 1
     record = store.get("a/b")
     assert record["state"] == "RUNNING" and record["holder"] == "h1" and record["key"] == "a/b"
-    for name in ("fingerprint", "lease_expires_at", "legs", "recovery_point", "outcome",
-                 "published", "created_at", "finished_at", "expires_at"):
+    for name in (
+        "fingerprint",
+        "lease_expires_at",
+        "legs",
+        "recovery_point",
+        "outcome",
+        "published",
+        "created_at",
+        "finished_at",
+        "expires_at",
+    ):
         assert name in record
     assert record["expires_at"] > now() + timedelta(days=6)
 
@@ -84,8 +100,7 @@ def test_finish_by_a_superseded_holder_keeps_the_takers_record(store: RunStore) 
 
 def test_twenty_concurrent_claims_yield_one_holder(store: RunStore) -> None:
     with concurrent.futures.ThreadPoolExecutor(20) as pool:
-        kinds = list(pool.map(lambda i: store.claim("hot", FP, "summary", f"h{i}").kind,
-                              range(20)))
+        kinds = list(pool.map(lambda i: store.claim("hot", FP, "summary", f"h{i}").kind, range(20)))
     assert kinds.count(ClaimKind.NEW) == 1
     assert set(kinds) <= {ClaimKind.NEW, ClaimKind.BUSY}
 
@@ -94,10 +109,13 @@ def test_record_rejected_is_final_and_first_wins(store: RunStore) -> None:
     fp = "f" * 64
     first = store.record_rejected("bad", fp, "", outcome(store, "bad", "rejected"))
     assert first.kind is ClaimKind.NEW and store.get("bad")["state"] == "REJECTED"
-    assert store.record_rejected("bad", fp, "", outcome(store, "bad", "rejected")).kind is \
-        ClaimKind.FINISHED
-    assert store.record_rejected("bad", "0" * 64, "", outcome(store, "bad")).kind is \
-        ClaimKind.MISMATCH
+    assert (
+        store.record_rejected("bad", fp, "", outcome(store, "bad", "rejected")).kind
+        is ClaimKind.FINISHED
+    )
+    assert (
+        store.record_rejected("bad", "0" * 64, "", outcome(store, "bad")).kind is ClaimKind.MISMATCH
+    )
 
 
 @pytest.mark.parametrize("key", ["../..", "__x__", "a" * 256, ".", "ключ/🔑", "k\x00y"])

@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from worker.devstack.demo import run_demo
+from worker.devstack.demo import OUTCOME_TIMEOUT_S, run_demo
 from worker.devstack.emulators import DEFAULT_PROJECT
 from worker.devstack.processes import StartupError, sigterm_as_interrupt
 from worker.devstack.pubsub_setup import LocalPubSub, PubSubNames
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--worker-app", default=WORKER_APP, help="gunicorn app spec")
         cmd.add_argument("--worker-config", default=WORKER_CONFIG, help="gunicorn --config")
         cmd.add_argument("--ibsim-command", default="", help="replaces the ibsim executable")
+    sub.choices["demo"].add_argument(
+        "--timeout", type=float, default=OUTCOME_TIMEOUT_S, help="seconds to wait for outcomes"
+    )
     pub = sub.add_parser("publish")
     pub.add_argument("--pubsub-host", required=True, help="PUBSUB_EMULATOR_HOST of the stack")
     pub.add_argument("--project", default=DEFAULT_PROJECT)
@@ -62,7 +65,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo; return 0 if every expected outcome arrived."""
     with _stack(args) as stack:
         print(stack.describe(), flush=True)
-        problems = run_demo(stack.pubsub, lambda line: print(line, flush=True))
+        problems = run_demo(stack.pubsub, lambda line: print(line, flush=True), args.timeout)
     print("stopped everything")
     for problem in problems:
         print(f"DEMO FAILED: {problem}", file=sys.stderr)
@@ -76,8 +79,8 @@ def cmd_stack(args: argparse.Namespace) -> int:
     with _stack(args) as stack:
         print(stack.describe())
         print("\nexample publish:\n  " + _example(stack))
-        print("\nrunning; Ctrl-C or SIGTERM stops everything", flush=True)
         try:
+            print("\nrunning; Ctrl-C or SIGTERM stops everything", flush=True)
             threading.Event().wait()
         except KeyboardInterrupt:
             print("\nstopping", flush=True)

@@ -14,7 +14,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.devstack.processes import ManagedProcess, StartupError, free_port, port_open
+from worker.devstack.processes import (
+    ManagedProcess,
+    StartupError,
+    free_port,
+    port_open,
+    wait_until,
+)
 
 DEFAULT_PROJECT = "demo-ib-local"
 START_TIMEOUT_S = 60.0
@@ -63,9 +69,12 @@ class Emulators:
         """
         for proc in self.processes:
             proc.stop(grace)
-        still_open = [h for h in (self.pubsub_host, self.firestore_host) if _open(h)]
-        if still_open:
-            raise RuntimeError(f"emulator ports still open after stop: {still_open}")
+        hosts = (self.pubsub_host, self.firestore_host)
+        try:
+            wait_until(lambda: not any(_open(h) for h in hosts), grace, "emulator ports to close")
+        except StartupError as exc:
+            still_open = [h for h in hosts if _open(h)]
+            raise RuntimeError(f"emulator ports still open after stop: {still_open}") from exc
 
 
 def gcloud_path() -> str:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from worker.devstack.reaper import REAPER
+
 # Polling interval for conditions that offer no event to wait on (an HTTP endpoint, a closed port).
 _POLL_S = 0.05
 
@@ -74,7 +76,8 @@ def group_members(pgid: int) -> list[int]:
     """Return the pids of live (non-zombie) processes whose process group is pgid.
 
     Zombies are skipped: a JVM whose gcloud parent has exited is reaped by init a moment later,
-    and until then it holds no port and runs no code.
+    and until then it holds no port and runs no code. A "zombie" whose other threads still run
+    is not one: a JVM's main thread can end while its shutdown hooks still hold the port.
     """
     members = []
     for entry in Path("/proc").iterdir():
@@ -82,13 +85,21 @@ def group_members(pgid: int) -> list[int]:
             continue
         try:
             stat = (entry / "stat").read_text()
-        except OSError:
+            # The command name in parentheses may contain spaces; fields after it are fixed.
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid and (fields[0] != "Z" or _has_live_threads(entry)):
+                members.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
             continue
-        # The command name in parentheses may contain spaces; fields after it are fixed.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
     return members
+
+
+def _has_live_threads(proc_dir: Path) -> bool:
+    for task in (proc_dir / "task").iterdir():
+        stat = (task / "stat").read_text()
+        if stat[stat.rindex(")") + 2] != "Z":
+            return True
+    return False
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -153,6 +164,7 @@ class ManagedProcess:
             cwd=cwd,
             start_new_session=True,
         )
+        REAPER.register(popen.pid)
         pattern = re.compile(ready_pattern) if ready_pattern else None
         proc = cls(name=name, popen=popen, log_path=log_dir / f"{name}.log", ready_pattern=pattern)
         proc._pump = threading.Thread(target=proc._copy_output, name=f"log-{name}", daemon=True)
@@ -198,11 +210,18 @@ class ManagedProcess:
         """
         if self.ready_pattern is None:
             raise ValueError(f"{self.name} was started without a ready_pattern")
-        self._ready.wait(timeout)
-        if self.ready_match is None:
-            state = "exited" if not self.running() else f"not ready after {timeout:.0f}s"
-            raise StartupError(f"{self.name} {state}; log {self.log_path}:\n{self.log_tail()}")
-        return self.ready_match
+        closed = self._ready.wait(timeout)
+        if self.ready_match is not None:
+            return self.ready_match
+        if closed:
+            # Output ended without the line: the child is exiting; give it a moment to be reaped.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=2)
+        if self.running():
+            state = f"not ready after {timeout:.0f}s"
+        else:
+            state = f"exited ({self.popen.returncode}) before its ready line"
+        raise StartupError(f"{self.name} {state}; log {self.log_path}:\n{self.log_tail()}")
 
     def wait_http(self, url: str, timeout: float, status: int = 200) -> None:
         """Poll GET url until it answers `status`; fail fast if the child exits meanwhile.
@@ -251,6 +270,7 @@ class ManagedProcess:
             self._signal_group(signal.SIGKILL)
             self.popen.wait(timeout=grace)
         self._reap_group(grace)
+        REAPER.forget(self.pid)
         if self._pump is not None:
             self._pump.join(timeout=grace)
         return self.popen.returncode

@@ -292,7 +292,7 @@ class LocalPubSub:
 
 
 # Fields of an outcome's data worth a glance, in display order.
-_FACTS = ("trading_mode", "account", "server_version", "timings")
+_FACTS = ("idempotency_key", "trading_mode", "account", "attempt")
 
 
 def describe_outcome(outcome: Outcome, width: int = 100) -> str:

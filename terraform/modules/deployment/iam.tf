@@ -25,7 +25,7 @@ resource "google_project_iam_member" "runtime_uses_firestore" {
   condition {
     title       = "only-${replace(var.firestore_database, "/[()]/", "")}-database"
     description = "Idempotency records and trading configuration live in this database only."
-    expression  = "resource.name.startsWith(\"projects/${var.project_id}/databases/${var.firestore_database}\")"
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
   }
 }
 

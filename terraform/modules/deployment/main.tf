@@ -11,13 +11,17 @@ locals {
   # Placeholder until Cloud Build deploys the worker image; it answers 200 on /healthz too.
   initial_image = coalesce(var.image, "us-docker.pkg.dev/cloudrun/container/hello")
 
+  # Names as worker/config.py reads them.
   plain_env = merge(var.env, {
     TRADING_MODE       = var.trading_mode
+    ALLOW_LIVE_TRADING = tostring(var.allow_live_trading)
     PROJECT_ID         = var.project_id
     RESULTS_TOPIC      = var.results_topic
     FIRESTORE_DATABASE = var.firestore_database
-    BIGQUERY_DATASET   = var.bigquery_dataset
+    BQ_DATASET         = var.bigquery_dataset
     DEPLOYMENT         = var.names.service
+    # One gthread per request Cloud Run may send at once.
+    GUNICORN_THREADS = tostring(var.concurrency)
     }, var.ib_account == null ? {} : {
     IB_ACCOUNT = var.ib_account
   })

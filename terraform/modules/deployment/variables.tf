@@ -128,6 +128,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "allow_live_trading" {
+  description = "Sets ALLOW_LIVE_TRADING: the worker refuses risk-taking intents on a live deployment unless this is true. Leave false until the live deployment has been checked."
+  type        = bool
+  default     = false
+}
+
 variable "ib_account" {
   description = "IB account id this deployment serves (env IB_ACCOUNT); deliveries for other accounts are acked without a run. Null = the login's only account."
   type        = string
@@ -138,6 +144,12 @@ variable "env" {
   description = "Extra plain environment variables for the container (no secrets: use Secret Manager)."
   type        = map(string)
   default     = {}
+
+  validation {
+    # Credentials come only from the secret; a second source is also an error at container start.
+    condition     = !anytrue([for name in keys(var.env) : can(regex("^(IB|TWS)_(CREDENTIALS|USERNAME|USERID|PASSWORD)", name))])
+    error_message = "env must not carry IB credentials (IB_*/TWS_* username, userid, password, credentials): they come from the Secret Manager secret."
+  }
 }
 
 variable "create_runtime_account" {

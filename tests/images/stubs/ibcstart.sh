@@ -8,6 +8,7 @@ ini=''
 for arg; do [[ $arg == --ibc-ini=* ]] && ini=${arg#--ibc-ini=}; done
 stat -c '%a' "$ini" >"$STUB_DIR/ini.mode"
 event ibcstart start
+echo "IBC stub started"
 java -cp IBC.jar ibcalpha.ibc.IbcGateway "$ini" &
 pid=$!
 trap 'event ibcstart term; kill -TERM "$pid"' TERM INT

@@ -1,0 +1,110 @@
+"""`python -m worker.devstack demo|stack` end to end, with stand-ins for ibsim and the worker.
+
+The emulators are real; the stand-ins honour ibsim's ready-line contract and the worker's
+health endpoints, so these tests check start-up, wiring, output and clean shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worker.devstack.processes import group_members, port_open
+
+pytestmark = [pytest.mark.emulators, pytest.mark.timeout(120)]
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+
+
+def devstack(command: str, run_dir: Path, app: str, *extra: str) -> list[str]:
+    ibsim = f"{sys.executable} {HERE / 'standins.py'} ibsim"
+    return [
+        sys.executable,
+        "-m",
+        "worker.devstack",
+        command,
+        "--run-dir",
+        str(run_dir),
+        "--ibsim-command",
+        ibsim,
+        "--worker-app",
+        app,
+        "--worker-config",
+        "",
+        *extra,
+    ]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of pid (each leads its own process group)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_demo_passes_against_a_conforming_worker(tmp_path: Path) -> None:
+    argv = devstack("demo", tmp_path, "standins:create_fake_worker()", "--timeout", "20")
+    run = subprocess.run(argv, env=env(), capture_output=True, text=True, timeout=100)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "<- outcome SUCCEEDED summary" in run.stdout
+    assert run.stdout.count("<- outcome REJECTED") == 2
+    assert "demo OK" in run.stdout
+    assert "stopped everything" in run.stdout
+
+
+def test_demo_fails_clearly_when_no_outcome_arrives(tmp_path: Path) -> None:
+    argv = devstack("demo", tmp_path, "standins:create_app()", "--timeout", "2")
+    run = subprocess.run(argv, env=env(), capture_output=True, text=True, timeout=100)
+    assert run.returncode == 1
+    assert "DEMO FAILED: summary: no outcome event arrived within 2s" in run.stderr
+    assert "stopped everything" in run.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stack_runs_until_signalled_then_stops_everything(tmp_path: Path, sig: int) -> None:
+    argv = devstack("stack", tmp_path, "standins:create_app()")
+    proc = subprocess.Popen(
+        argv,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("running;"):
+                break
+        text = "".join(lines)
+        groups = children(proc.pid)
+        hosts = re.findall(r"127\.0\.0\.1:(\d+)", text)
+        assert "example publish:" in text
+        assert len(groups) == 4, text  # two emulators, ibsim, gunicorn
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, text + rest
+    assert "stopped everything" in rest
+    assert [g for g in groups if group_members(g)] == []
+    assert [p for p in hosts if port_open("127.0.0.1", int(p))] == []

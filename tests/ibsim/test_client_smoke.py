@@ -1,0 +1,36 @@
+"""ib_async / ib_insync connect to ibsim with full synchronisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ibsim import iblib
+
+pytestmark = pytest.mark.ib_client
+
+
+def test_connect_full_sync(ib):
+    assert ib.isConnected()
+    assert ib.managedAccounts() == ["DU1234567"]
+    symbols = sorted(p.contract.symbol for p in ib.positions())
+    assert symbols == ["AAPL", "SPY", "TLT"]
+    tags = {v.tag for v in ib.accountValues()}
+    assert {"NetLiquidation", "TotalCashValue", "BuyingPower", "CashBalance"} <= tags
+    assert len(ib.portfolio()) == 3
+    assert iblib.NAME in ("ib_async", "ib_insync")
+
+
+def test_two_account_scenario(tmp_path, clock):
+    import ibsim
+
+    with ibsim.run_in_thread("two_accounts", state_dir=tmp_path, clock=clock) as sim:
+        ib = iblib.IB()
+        try:
+            iblib.connect(ib, sim.host, sim.port, client_id=3)
+            accounts = ib.managedAccounts()
+            assert len(accounts) == 2
+            summary_accounts = {row.account for row in ib.accountSummary()}
+            assert set(accounts) <= summary_accounts
+            assert {p.account for p in ib.positions()} <= set(accounts)
+        finally:
+            ib.disconnect()
