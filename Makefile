@@ -12,6 +12,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade 'pip>=24'  # older pip mis-matches extras with '_'
 	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_async,test,dev]'
 	touch $@
 
@@ -19,6 +20,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 # module and ibsim's client scenario run on it too (tests marked ib_client).
 $(INSYNC)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(INSYNC)
+	$(INSYNC)/bin/pip install $(PIP_FLAGS) --upgrade 'pip>=24'
 	$(INSYNC)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_insync,test]'
 	touch $@
 
@@ -34,7 +36,7 @@ test-main:
 	$(BIN)/pytest
 
 test-insync:
-	$(INSYNC)/bin/pytest -m ib_client
+	$(INSYNC)/bin/pytest -m ib_client tests/ibsim tests/worker
 
 lint: install
 	$(BIN)/ruff check .

@@ -39,7 +39,8 @@ def session(ibsim_server) -> Iterator[BrokerSession]:
 
 def test_ready_after_full_sync(session: BrokerSession) -> None:
     status = session.status()
-    assert status["ready"] and status["server_version"] >= 176
+    assert status["ready"]
+    assert status["server_version"] >= 176
     assert status["accounts"] == ["DU1234567"]
 
 

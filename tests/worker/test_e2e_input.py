@@ -64,13 +64,15 @@ def test_malformed_push_is_acked_with_one_rejected_outcome(worker, pubsub, name)
     first = requests.post(worker.url + "/", data=body, headers=headers, timeout=30)
     again = requests.post(worker.url + "/", data=body, headers=headers, timeout=30)
     assert first.status_code == 200, first.text
-    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.status_code == 200
+    assert again.json()["replayed"] is True
     assert first.json()["outcome"] == "rejected"
     outcomes = pubsub.pull_outcomes(timeout=10, expected=1)
     assert [o.kind for o in outcomes] == ["rejected"]
     assert pubsub.pull_outcomes(timeout=1, expected=1) == [], "a replay must not publish again"
     error = outcomes[0].data["error"]
-    assert error["retryable"] is False and error["code"] in {
+    assert error["retryable"] is False
+    assert error["code"] in {
         "bad_input",
         "unknown_intent",
         "invalid_params",
@@ -82,7 +84,8 @@ def test_direct_calls_get_http_status_codes(worker) -> None:
     assert requests.post(url + "nope", json={}, timeout=30).status_code == 404
     assert requests.post(url + "summary", json={"sections": "x"}, timeout=30).status_code == 422
     bad = requests.post(url + "summary", data=b"{", headers=JSON, timeout=30)
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_input"
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "bad_input"
 
 
 def test_valid_intent_without_gateway_is_retried_not_acked(worker, pubsub) -> None:
@@ -96,6 +99,8 @@ def test_valid_intent_without_gateway_is_retried_not_acked(worker, pubsub) -> No
 def test_health_and_readiness(worker) -> None:
     assert requests.get(worker.url + "/healthz", timeout=5).status_code == 200
     ready = requests.get(worker.url + "/readyz", timeout=5)
-    assert ready.status_code == 503 and ready.json()["ready"] is False
+    assert ready.status_code == 503
+    assert ready.json()["ready"] is False
     schemas = requests.get(worker.url + "/intents", timeout=5).json()
-    assert "summary" in schemas and schemas["summary"]["params_schema"]["type"] == "object"
+    assert "summary" in schemas
+    assert schemas["summary"]["params_schema"]["type"] == "object"

@@ -49,7 +49,8 @@ def test_summary_through_pubsub_push(stack, pubsub) -> None:
     message_id = pubsub.publish_intent("summary", {}, {"account": ACCOUNT})
     [outcome] = pubsub.pull_outcomes(timeout=30, expected=1)
     assert outcome.kind == "succeeded", outcome.data
-    assert outcome.subject == "summary" and outcome.ordering_key == ACCOUNT
+    assert outcome.subject == "summary"
+    assert outcome.ordering_key == ACCOUNT
     assert outcome.id == digest("ib-paper", message_id)
     assert outcome.attributes["trading_mode"] == "paper"
     assert outcome.attributes["ce-tradingmode"] == "paper"
@@ -147,7 +148,8 @@ def test_direct_call_returns_the_result(stack) -> None:
         headers={"Idempotency-Key": "direct-1"},
         timeout=30,
     )
-    assert again.json()["replayed"] is True and again.json()["id"] == reply.json()["id"]
+    assert again.json()["replayed"] is True
+    assert again.json()["id"] == reply.json()["id"]
     other = requests.post(
         stack.url + "/intents/summary",
         json={"sections": ["fills"]},

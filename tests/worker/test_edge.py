@@ -40,7 +40,8 @@ def test_wrapped_push() -> None:
     assert d.error is None
     assert (d.route, d.intent, d.key, d.message_id) == ("push", "summary", "111", "111")
     assert d.envelope.params == {"sections": ["values"]}
-    assert d.options.account == "DU1" and d.options.dry_run is True
+    assert d.options.account == "DU1"
+    assert d.options.dry_run is True
     assert d.delivery_attempt == 3
     assert d.publish_time.isoformat() == "2026-11-24T14:30:00.123000+00:00"
 
@@ -57,7 +58,8 @@ def test_dedupe_window_keys_schedule_retries_alike() -> None:
     body["message"]["messageId"] = "222"  # Cloud Scheduler's retry: new message id
     body["message"]["publishTime"] = "2026-11-24T14:31:00Z"
     second = edge.decode(JSON, json.dumps(body).encode())
-    assert first.key == second.key and first.key.startswith("window:300:")
+    assert first.key == second.key
+    assert first.key.startswith("window:300:")
 
 
 def test_unwrapped_push_takes_hyphenated_attribute_headers() -> None:
@@ -118,7 +120,8 @@ def test_direct_call() -> None:
 def test_direct_call_without_key_is_a_new_run_each_time() -> None:
     first = edge.decode({}, b"", direct_intent="summary")
     second = edge.decode({}, b"", direct_intent="summary")
-    assert first.error is None and first.key != second.key
+    assert first.error is None
+    assert first.key != second.key
 
 
 BAD = {
@@ -154,8 +157,10 @@ BAD = {
 def test_malformed_input_is_a_keyed_bad_input(name: str) -> None:
     headers, body = BAD[name]
     d = edge.decode(headers, body, direct_intent="summary" if name.startswith("direct") else None)
-    assert d.error is not None and d.error.code == "bad_input", d
-    assert d.envelope is None and d.key
+    assert d.error is not None, d
+    assert d.error.code == "bad_input"
+    assert d.envelope is None
+    assert d.key
     assert len(d.preview) <= edge.PREVIEW_CHARS
 
 

@@ -39,9 +39,12 @@ FP = fingerprint("summary", {}, None, False)
 
 def test_first_claim_creates_a_complete_running_record(store: RunStore) -> None:
     claim = store.claim("a/b", FP, "summary", "h1")
-    assert claim.kind is ClaimKind.NEW and claim.attempt == 1
+    assert claim.kind is ClaimKind.NEW
+    assert claim.attempt == 1
     record = store.get("a/b")
-    assert record["state"] == "RUNNING" and record["holder"] == "h1" and record["key"] == "a/b"
+    assert record["state"] == "RUNNING"
+    assert record["holder"] == "h1"
+    assert record["key"] == "a/b"
     for name in (
         "fingerprint",
         "lease_expires_at",
@@ -73,7 +76,8 @@ def test_release_lets_the_next_delivery_take_over(store: RunStore) -> None:
     first = store.claim("k", FP, "summary", "h1")
     store.release(first, "gateway down")
     second = store.claim("k", FP, "summary", "h2")
-    assert second.kind is ClaimKind.TAKEOVER and second.attempt == 2
+    assert second.kind is ClaimKind.TAKEOVER
+    assert second.attempt == 2
     assert store.get("k")["holder"] == "h2"
     assert not store.renew(first), "the old holder lost the lease"
     assert store.renew(second)
@@ -82,10 +86,12 @@ def test_release_lets_the_next_delivery_take_over(store: RunStore) -> None:
 def test_finish_then_replay(store: RunStore) -> None:
     claim = store.claim("k", FP, "summary", "h1")
     record = store.finish(claim, outcome(store, "k"))
-    assert record["state"] == "SUCCEEDED" and record["published"] is False
+    assert record["state"] == "SUCCEEDED"
+    assert record["published"] is False
     store.mark_published(claim.doc_id)
     again = store.claim("k", FP, "summary", "h2")
-    assert again.kind is ClaimKind.FINISHED and again.record["published"] is True
+    assert again.kind is ClaimKind.FINISHED
+    assert again.record["published"] is True
     assert again.record["outcome"]["id"] == claim.doc_id
 
 
@@ -108,7 +114,8 @@ def test_twenty_concurrent_claims_yield_one_holder(store: RunStore) -> None:
 def test_record_rejected_is_final_and_first_wins(store: RunStore) -> None:
     fp = "f" * 64
     first = store.record_rejected("bad", fp, "", outcome(store, "bad", "rejected"))
-    assert first.kind is ClaimKind.NEW and store.get("bad")["state"] == "REJECTED"
+    assert first.kind is ClaimKind.NEW
+    assert store.get("bad")["state"] == "REJECTED"
     assert (
         store.record_rejected("bad", fp, "", outcome(store, "bad", "rejected")).kind
         is ClaimKind.FINISHED

@@ -60,6 +60,7 @@ class BrokerSession:
         self._thread = threading.Thread(target=self._run_loop, name="ib-session", daemon=True)
         self._ready = threading.Event()
         self._stopping = False
+        self._stop_lock = threading.Lock()
         self._gateway: Gateway | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._maintainer: concurrent.futures.Future[None] | None = None
@@ -71,8 +72,11 @@ class BrokerSession:
         self._maintainer = asyncio.run_coroutine_threadsafe(self._maintain(), self._loop)
 
     def stop(self, timeout: float = 3.0) -> None:
-        """Disconnect cleanly and end the thread (graceful shutdown)."""
-        self._stopping = True
+        """Disconnect cleanly and end the thread (graceful shutdown; idempotent)."""
+        with self._stop_lock:
+            if self._stopping:
+                return
+            self._stopping = True
         self._ready.clear()
         if self._thread.is_alive():
             fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
@@ -200,8 +204,12 @@ class BrokerSession:
             log.info("IB error %s (reqId %s): %s", code, req_id, message)
 
     async def _shutdown(self) -> None:
-        for task in list(self._inflight):
+        inflight = list(self._inflight)
+        for task in inflight:
             task.cancel()
+        # Let the cancellations reach the waiting request threads before the loop stops.
+        await asyncio.gather(*inflight, return_exceptions=True)
+        await asyncio.sleep(0)
         if self._maintainer is not None:
             self._maintainer.cancel()
         if self._gateway is not None:

@@ -1,8 +1,9 @@
-"""Command line: ``python -m worker.devstack {demo,stack,publish}``.
+"""Command line: ``python -m worker.devstack {demo,stack,publish,outcomes}``.
 
 demo     start everything, publish a few intents, print their outcomes, stop; exit 0 on success
 stack    start everything and keep it running until Ctrl-C / SIGTERM
 publish  publish one intent to a running stack's emulator (the command `stack` prints)
+outcomes print outcome events from a running stack's results subscription until Ctrl-C
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from worker.devstack.demo import OUTCOME_TIMEOUT_S, run_demo
+from worker.devstack.demo import OUTCOME_TIMEOUT_S, outcome_printer, run_demo
 from worker.devstack.emulators import DEFAULT_PROJECT
 from worker.devstack.processes import StartupError, sigterm_as_interrupt
 from worker.devstack.pubsub_setup import LocalPubSub, PubSubNames
@@ -28,7 +29,11 @@ from worker.devstack.stack import (
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m worker.devstack", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.devstack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("demo", "stack"):
         cmd = sub.add_parser(name)
@@ -42,12 +47,18 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=OUTCOME_TIMEOUT_S, help="seconds to wait for outcomes"
     )
     pub = sub.add_parser("publish")
-    pub.add_argument("--pubsub-host", required=True, help="PUBSUB_EMULATOR_HOST of the stack")
-    pub.add_argument("--project", default=DEFAULT_PROJECT)
+    watch = sub.add_parser("outcomes")
+    for cmd in (pub, watch):
+        cmd.add_argument("--pubsub-host", required=True, help="PUBSUB_EMULATOR_HOST of the stack")
+        cmd.add_argument("--project", default=DEFAULT_PROJECT)
     pub.add_argument("intent")
     pub.add_argument("params", nargs="?", default="{}", help="JSON object")
     pub.add_argument("-a", "--attr", action="append", default=[], help="name=value attribute")
     return parser
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
 
 
 def _stack(args: argparse.Namespace) -> DevStack:
@@ -65,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo; return 0 if every expected outcome arrived."""
     with _stack(args) as stack:
         print(stack.describe(), flush=True)
-        problems = run_demo(stack.pubsub, lambda line: print(line, flush=True), args.timeout)
+        problems = run_demo(stack.pubsub, _print, args.timeout)
     print("stopped everything")
     for problem in problems:
         print(f"DEMO FAILED: {problem}", file=sys.stderr)
@@ -91,8 +102,9 @@ def cmd_stack(args: argparse.Namespace) -> int:
 def _example(stack: RunningStack) -> str:
     argv = [sys.executable, "-m", "worker.devstack", "publish"]
     argv += ["--pubsub-host", stack.emulators.pubsub_host, "--project", stack.project]
-    argv += ["summary", "{}", "-a", "idempotency_key=my-first-key"]
-    return shlex.join(argv)
+    publish = [*argv, "summary", "{}", "-a", "idempotency_key=my-first-key"]
+    watch = [*argv[:3], "outcomes", *argv[4:]]
+    return shlex.join(publish) + "\n\nwatch outcomes:\n  " + shlex.join(watch)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -107,7 +119,26 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"demo": cmd_demo, "stack": cmd_stack, "publish": cmd_publish}
+def cmd_outcomes(args: argparse.Namespace) -> int:
+    """Print outcome events from a running stack's results subscription until interrupted."""
+    pubsub = LocalPubSub(args.pubsub_host, PubSubNames.from_names_file(args.project))
+    show = outcome_printer(_print)
+    print(f"reading {pubsub.names.results_subscription}; Ctrl-C stops", flush=True)
+    try:
+        while True:
+            pubsub.pull_outcomes(timeout=60, expected=1000, on_outcome=show)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        pubsub.close()
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "stack": cmd_stack,
+    "publish": cmd_publish,
+    "outcomes": cmd_outcomes,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,7 +55,7 @@ def run_demo(
     Returns:
         Problems found; empty means every expected outcome arrived and nothing extra did.
     """
-    show = _printer(out)
+    show = outcome_printer(out)
     run = uuid.uuid4().hex[:8]
     first = Step("summary", "summary", {}, frozenset({"succeeded"}))
     expected = {f"demo-{run}-summary": first}
@@ -107,7 +107,9 @@ def _envelope(step: Step) -> bytes:
     return json.dumps({"intent": step.intent, "params": step.params}).encode()
 
 
-def _printer(out: Callable[[str], None]) -> Callable[[Outcome], None]:
+def outcome_printer(out: Callable[[str], None]) -> Callable[[Outcome], None]:
+    """Return a callback that prints each outcome through `out` in readable form."""
+
     def show(outcome: Outcome) -> None:
         out("<- outcome " + describe_outcome(outcome))
 

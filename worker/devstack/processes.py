@@ -152,7 +152,7 @@ class ManagedProcess:
             cwd: Working directory for the child.
 
         Returns:
-            The started process; call wait_ready() before using it.
+            The started process; await wait_ready_line() or wait_http() before using it.
         """
         log_dir.mkdir(parents=True, exist_ok=True)
         popen = subprocess.Popen(  # noqa: S603 - argv comes from this package, never from input

@@ -305,11 +305,24 @@ def describe_outcome(outcome: Outcome, width: int = 100) -> str:
         retry = " (retryable)" if error.get("retryable") else ""
         lines.append(f"          error {error.get('code')}: {error.get('message')}{retry}")
     if "result" in data:
-        lines.append("          result " + _short(data["result"], width))
-    facts = "  ".join(f"{k}={_short(data[k], 40)}" for k in _FACTS if k in data)
+        lines.append("          result " + _short(_overview(data["result"]), width))
+    facts = "  ".join(f"{k}={_short(data[k], 40)}" for k in _FACTS if data.get(k) is not None)
     if facts:
         lines.append("          " + facts)
     return "\n".join(lines)
+
+
+def _overview(result: Any) -> Any:
+    """Scalars as they are, collections by their size: a result can be pages long."""
+    if not isinstance(result, dict):
+        return result
+    parts = []
+    for key, value in result.items():
+        if isinstance(value, list | dict):
+            parts.append(f"{key}[{len(value)}]")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
 
 
 def _short(value: Any, width: int) -> str:
