@@ -30,6 +30,7 @@ preload_app = False  # the IB session thread must start in the worker, not the m
 accesslog = None  # the app logs every delivery itself, as JSON
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+control_socket_disable = True  # gunicorn 23+: one shared ~/.gunicorn socket would collide
 limit_request_field_size = 16384  # long attribute headers on the unwrapped push path
 
 

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,7 +41,7 @@ from worker.errors import (
 )
 from worker.intents import REGISTRY, Context, IntentSpec
 from worker.logs import bind
-from worker.runs import Claim, ClaimKind, RunStore, fingerprint
+from worker.runs import Claim, ClaimKind, Heartbeat, RunStore, fingerprint
 
 log = logging.getLogger(__name__)
 MAX_PARAMS_BYTES = 64 * 1024  # params are stored in the record (Firestore docs <= 1 MiB)
@@ -172,7 +171,7 @@ class Pipeline:
     def _execute(self, run: _Run, claim: Claim) -> Reply:
         started = datetime.now(UTC)
         try:
-            with _Heartbeat(self.runs, claim, self.settings.lease_seconds / 3):
+            with Heartbeat(self.runs, claim, self.settings.lease_seconds / 3):
                 result = self._run_intent(run)
         except Retryable as exc:
             self.runs.release(claim, exc.message)
@@ -247,7 +246,7 @@ class Pipeline:
             return self._mismatch(run)
         if claim.kind is ClaimKind.FINISHED:
             return self._replay(run, claim.record)
-        return self._publish_and_reply(run, claim.doc_id, stored)
+        return self._publish_and_reply(run, stored)
 
     def _finish(
         self,
@@ -271,7 +270,7 @@ class Pipeline:
         record = self.runs.finish(claim, stored)
         if record.get("outcome", {}).get("id") != stored["id"] or record.get("published"):
             return self._replay(run, record)
-        return self._publish_and_reply(run, claim.doc_id, record["outcome"])
+        return self._publish_and_reply(run, record["outcome"])
 
     def _mismatch(self, run: _Run) -> Reply:
         """Same key, other content: refuse with an id of its own, never the old outcome."""
@@ -290,14 +289,17 @@ class Pipeline:
         stored = record["outcome"]
         if not record.get("published") and _publish_overdue(record):
             # The finisher crashed between storing and publishing: publish for it.
-            self.publisher.publish(stored)
-            self.runs.mark_published(stored["id"])
+            self._publish(stored)
         log.info("replayed the stored %s outcome of this key", stored["outcome"])
         return self._reply(run, stored, replayed=True)
 
-    def _publish_and_reply(self, run: _Run, doc_id: str, stored: dict[str, Any]) -> Reply:
+    def _publish(self, stored: dict[str, Any]) -> None:
+        """Publish a stored outcome, then mark its record (the outcome id is the record id)."""
         self.publisher.publish(stored)
-        self.runs.mark_published(doc_id)
+        self.runs.mark_published(stored["id"])
+
+    def _publish_and_reply(self, run: _Run, stored: dict[str, Any]) -> Reply:
+        self._publish(stored)
         log.info("outcome %s published", stored["outcome"])
         return self._reply(run, stored, replayed=False)
 
@@ -362,32 +364,6 @@ class Pipeline:
         log.warning("delivery not processed (%s): %s", exc.code, exc.message)
         status = exc.direct_status if run.direct else push_status(exc)
         return Reply(status, {"error": exc.as_dict(), "key": run.key[:256]})
-
-
-class _Heartbeat:
-    """Renews the lease every ``interval`` seconds while the run lives."""
-
-    def __init__(self, runs: RunStore, claim: Claim, interval: float) -> None:
-        self._runs, self._claim, self._interval = runs, claim, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                if not self._runs.renew(self._claim):
-                    log.error("lease of this key was taken over while running")
-                    return
-            except WorkerError as exc:
-                log.warning("lease renewal failed: %s", exc.message)
 
 
 def _publish_overdue(record: dict[str, Any]) -> bool:

@@ -11,6 +11,8 @@ the TTL policy on ``expires_at`` is only cleanup, it may run days late.
 from __future__ import annotations
 
 import enum
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +22,7 @@ from google.api_core.retry import Retry, if_transient_error
 from google.cloud import firestore
 
 from worker.envelope import canonical_json, digest
-from worker.errors import StoreUnavailable
+from worker.errors import StoreUnavailable, WorkerError
 from worker.names import names
 
 RUNNING = "RUNNING"
@@ -31,6 +33,7 @@ FINISHED_STATES = {
     "skipped": "SKIPPED",
 }
 TTL_FIELD = names()["firestore"]["ttl_field"]
+log = logging.getLogger(__name__)
 _RETRY = Retry(predicate=if_transient_error, initial=0.1, maximum=1.0, multiplier=2, timeout=8.0)
 _UNAVAILABLE = (
     gexc.ServiceUnavailable,
@@ -235,3 +238,29 @@ class RunStore:
             return _RETRY(fn)(*args)
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"Firestore unavailable: {type(exc).__name__}") from exc
+
+
+class Heartbeat:
+    """Renews the lease every ``interval`` seconds while the run lives."""
+
+    def __init__(self, runs: RunStore, claim: Claim, interval: float) -> None:
+        self._runs, self._claim, self._interval = runs, claim, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="lease-heartbeat")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                if not self._runs.renew(self._claim):
+                    log.error("lease of this key was taken over while running")
+                    return
+            except WorkerError as exc:
+                log.warning("lease renewal failed: %s", exc.message)
