@@ -61,8 +61,11 @@ def bench_session(runs: int) -> dict[str, float]:
         session.start()
         session.wait_ready(15)
         try:
-            fn = lambda: session.call(lambda gw: gw.executions("DU1234567"), timeout=10)  # noqa: E731
-            return {"ib session round trip (reqExecutions)": p50(fn, runs) * 1e3}
+
+            def round_trip() -> object:
+                return session.call(lambda gw: gw.executions("DU1234567"), timeout=10)
+
+            return {"ib session round trip (reqExecutions)": p50(round_trip, runs) * 1e3}
         finally:
             session.stop()
 
@@ -81,8 +84,11 @@ def bench_firestore(runs: int) -> dict[str, float]:
         store = RunStore(client, "bench_runs", "bench", 30, timedelta(days=1))
         fp = fingerprint("summary", {}, None, False)
         keys = iter(range(runs))
-        fn = lambda: store.claim(f"k{next(keys)}", fp, "summary", "bench")  # noqa: E731
-        return {"firestore claim (emulator)": p50(fn, runs) * 1e3}
+
+        def claim() -> object:
+            return store.claim(f"k{next(keys)}", fp, "summary", "bench")
+
+        return {"firestore claim (emulator)": p50(claim, runs) * 1e3}
     finally:
         emulators.stop()
 

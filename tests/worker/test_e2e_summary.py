@@ -179,3 +179,38 @@ def test_gateway_stopping_mid_run_is_retried_then_succeeds(
     assert outcome.kind == "succeeded"
     assert outcome.data["attempt"] >= 2
     assert pubsub.pull_outcomes(timeout=2, expected=1) == []
+
+
+def test_eventarc_binary_cloudevent_through_gunicorn(stack, pubsub) -> None:
+    headers = {
+        "ce-id": "ea-1",
+        "ce-specversion": "1.0",
+        "ce-time": "2026-11-24T15:00:00Z",
+        "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "Content-Type": "application/json",
+    }
+    body = push_body({"intent": "summary", "params": {"sections": ["values"]}}, "ea-1")
+    reply = requests.post(stack.url + "/", data=body, headers=headers, timeout=30)
+    assert reply.status_code == 200, reply.text
+    [outcome] = pubsub.pull_outcomes(timeout=10, expected=1)
+    assert outcome.data["delivery"]["route"] == "eventarc"
+    assert outcome.kind == "succeeded"
+
+
+def test_unwrapped_push_keeps_hyphenated_attributes_through_gunicorn(stack, pubsub) -> None:
+    headers = {
+        "X-Goog-Pubsub-Message-Id": "uw-1",
+        "Content-Type": "application/json",
+        "X-Goog-Pubsub-Publish-Time": "2026-11-24T15:00:00Z",
+        "Idempotency-Key": "uw-key",
+        "Account": ACCOUNT,
+        "idempotency_key": "dropped-by-gunicorn",
+    }
+    reply = requests.post(
+        stack.url + "/", data=b'{"intent": "summary"}', headers=headers, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["key"] == "uw-key"
+    [outcome] = pubsub.pull_outcomes(timeout=10, expected=1)
+    assert outcome.data["delivery"]["route"] == "push-unwrapped"

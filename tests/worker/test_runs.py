@@ -129,3 +129,13 @@ def test_record_rejected_is_final_and_first_wins(store: RunStore) -> None:
 def test_hostile_keys_are_stored_under_a_hash(store: RunStore, key: str) -> None:
     assert store.claim(key, FP, "summary", "h").kind is ClaimKind.NEW
     assert store.get(key)["key"] == key
+
+
+def test_trading_config_merges_common_and_mode_documents(emulator_env, clean_firestore) -> None:
+    from worker.config import firestore_config_loader, load_settings
+
+    client = firestore.Client(project=emulator_env.project, credentials=AnonymousCredentials())
+    client.collection("config").document("common").set({"tradingEnabled": True, "x": 1})
+    client.collection("config").document("paper").set({"tradingEnabled": False})
+    load = firestore_config_loader(client, load_settings({"TRADING_MODE": "paper"}))
+    assert load() == {"tradingEnabled": False, "x": 1}
