@@ -56,7 +56,8 @@ bench: install
 	$(BIN)/python -m benchmarks
 
 constraints: install
-	$(BIN)/pip freeze --exclude-editable > constraints.txt
+	{ head -n 2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
 
 clean:
 	rm -rf $(VENV) $(INSYNC) $(CHECKOV) *.egg-info .pytest_cache .ruff_cache

@@ -24,6 +24,7 @@ from worker.config import Settings, TradingConfig, firestore_config_loader, load
 from worker.intents import REGISTRY, json_schemas
 from worker.outcomes import Publisher
 from worker.pipeline import Pipeline, Reply
+from worker.recording import recorder_for
 from worker.runs import RunStore
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,11 @@ def build_pipeline(settings: Settings) -> Pipeline:
     )
     broker.start()
     config = TradingConfig(firestore_config_loader(client, settings), settings.config_cache_seconds)
-    return Pipeline(
-        settings, runs, Publisher(settings.project_id, settings.results_topic), broker, config
+    recorder = recorder_for(
+        settings.project_id, settings.bq_dataset, settings.bigquery_api_endpoint
     )
+    publisher = Publisher(settings.project_id, settings.results_topic)
+    return Pipeline(settings, runs, publisher, broker, config, recorder)
 
 
 def create_app(pipeline: Pipeline | None = None) -> Flask:

@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     config_collection: str = Field(
         names()["firestore"]["config_collection"], validation_alias="CONFIG_COLLECTION"
     )
-    bq_dataset: str = Field(names()["bigquery"]["dataset"], validation_alias="BQ_DATASET")
+    bq_dataset: str = Field("", validation_alias="BQ_DATASET")  # empty: no BigQuery rows
+    bigquery_api_endpoint: str = Field("", validation_alias="BIGQUERY_API_ENDPOINT")
     lease_seconds: float = Field(90.0, ge=5, le=540, validation_alias="LEASE_SECONDS")
     intent_timeout_seconds: float = Field(
         60.0, gt=0, le=540, validation_alias="INTENT_TIMEOUT_SECONDS"

@@ -41,6 +41,7 @@ from worker.errors import (
 )
 from worker.intents import REGISTRY, Context, IntentSpec
 from worker.logs import bind
+from worker.recording import NoRecorder, Recorder
 from worker.runs import Claim, ClaimKind, Heartbeat, RunStore, fingerprint
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,14 @@ class Pipeline:
         publisher: outcomes.Publisher,
         broker: Any,
         trading_config: TradingConfig,
+        recorder: Recorder | None = None,
     ) -> None:
         self.settings = settings
         self.runs = runs
         self.publisher = publisher
         self.broker = broker
         self.trading_config = trading_config
+        self.recorder = recorder or NoRecorder()
 
     def handle(self, delivery: Delivery, direct: bool = False) -> Reply:
         """Process one delivery and say how to answer it."""
@@ -294,7 +297,12 @@ class Pipeline:
         return self._reply(run, stored, replayed=True)
 
     def _publish(self, stored: dict[str, Any]) -> None:
-        """Publish a stored outcome, then mark its record (the outcome id is the record id)."""
+        """Record and publish a stored outcome, then mark its record as published.
+
+        Both sinks are idempotent (BigQuery insertIds, ce-id), so a replay after a failure in
+        either one simply does both again.
+        """
+        self.recorder.record(stored)
         self.publisher.publish(stored)
         self.runs.mark_published(stored["id"])
 
