@@ -41,7 +41,6 @@ def _stop_broker(worker: Any) -> None:
     app = getattr(worker, "wsgi", None)
     pipeline = getattr(app, "config", {}).get("PIPELINE") if app is not None else None
     if pipeline is not None:
-        worker.log.info("stopping the IB session: running intents are handed back")
         pipeline.broker.stop(timeout=1.0)
 
 
@@ -51,7 +50,9 @@ def post_worker_init(worker: Any) -> None:
     delay = max(0.0, graceful_timeout - HAND_BACK_BEFORE)
 
     def on_term(signum: int, frame: Any) -> None:
-        threading.Timer(delay, _stop_broker, (worker,)).start()
+        timer = threading.Timer(delay, _stop_broker, (worker,))
+        timer.daemon = True  # must not hold the process open once gunicorn is done
+        timer.start()
         if callable(previous):
             previous(signum, frame)
 

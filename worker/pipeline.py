@@ -47,9 +47,10 @@ from worker.runs import Claim, ClaimKind, Heartbeat, RunStore, fingerprint
 log = logging.getLogger(__name__)
 MAX_PARAMS_BYTES = 64 * 1024  # params are stored in the record (Firestore docs <= 1 MiB)
 MAX_ATTEMPTS_FOR_BUGS = 3  # an unexpected exception is retried, then reported as failed
-# A finisher publishes right after storing its outcome. A copy replaying within this grace
-# leaves publishing to it (its own delivery is not acked until it has published), so twenty
-# concurrent copies publish once; after the grace a replay publishes for a crashed finisher.
+# A finisher records and publishes right after storing its outcome. A copy replaying an
+# unpublished outcome within this grace is told to retry later (429), so twenty concurrent
+# copies publish once and none is acked before the outcome is out. After the grace, or once
+# the finisher marked its publish as failed, a replay publishes for it.
 PUBLISH_GRACE = timedelta(seconds=20)
 _HOST = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -290,9 +291,10 @@ class Pipeline:
 
     def _replay(self, run: _Run, record: dict[str, Any]) -> Reply:
         stored = record["outcome"]
-        if not record.get("published") and _publish_overdue(record):
-            # The finisher crashed between storing and publishing: publish for it.
-            self._publish(stored)
+        if not record.get("published"):
+            if not (record.get("publish_failed") or _publish_overdue(record)):
+                raise LeaseHeld("the outcome of this key is being published; retry later")
+            self._publish(stored)  # the finisher failed or crashed before publishing
         log.info("replayed the stored %s outcome of this key", stored["outcome"])
         return self._reply(run, stored, replayed=True)
 
@@ -307,7 +309,11 @@ class Pipeline:
         self.runs.mark_published(stored["id"])
 
     def _publish_and_reply(self, run: _Run, stored: dict[str, Any]) -> Reply:
-        self._publish(stored)
+        try:
+            self._publish(stored)
+        except Retryable:
+            self.runs.mark_publish_failed(stored["id"])  # the next replay need not wait
+            raise
         log.info("outcome %s published", stored["outcome"])
         return self._reply(run, stored, replayed=False)
 

@@ -20,7 +20,7 @@ from worker.names import names
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
-_RETRY = Retry(predicate=if_transient_error, initial=0.2, maximum=2.0, timeout=15.0)
+_RETRY = Retry(predicate=if_transient_error, initial=0.2, maximum=2.0, timeout=8.0)
 
 
 class RecordFailed(Retryable):

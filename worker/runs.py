@@ -150,6 +150,13 @@ class RunStore:
     def mark_published(self, doc_id: str) -> None:
         self._call(self._collection.document(doc_id).update, {"published": True})
 
+    def mark_publish_failed(self, doc_id: str) -> None:
+        """Best effort: tell replays not to wait for this finisher (see pipeline)."""
+        try:
+            self._call(self._collection.document(doc_id).update, {"publish_failed": True})
+        except StoreUnavailable:
+            log.warning("could not mark a failed publish; replays wait for the grace instead")
+
     def get(self, key: str) -> dict[str, Any] | None:
         """The record of ``key`` (tests, operators)."""
         snapshot = self._call(self._collection.document(self.doc_id(key)).get)

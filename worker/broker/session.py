@@ -77,6 +77,7 @@ class BrokerSession:
             if self._stopping:
                 return
             self._stopping = True
+        log.info("stopping the IB session: calls in flight are handed back as retryable")
         self._ready.clear()
         if self._thread.is_alive():
             fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)

@@ -1,0 +1,1 @@
+"""Small loopback fakes of Google Cloud APIs that have no usable local emulator."""
