@@ -6,12 +6,12 @@ No gateway is needed: every case is decided before an intent runs. Each answer m
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 import requests
 
+from tests.worker.pushes import JSON, push_body
 from worker.devstack.processes import free_port
 
 pytestmark = pytest.mark.emulators
@@ -25,17 +25,6 @@ def worker(worker_server, pubsub):
     return worker_server(IB_PORT=str(free_port()), MAX_BODY_BYTES="65536")
 
 
-def push_body(data: bytes, message_id: str, attributes: dict | None = None) -> bytes:
-    message = {
-        "data": base64.b64encode(data).decode(),
-        "messageId": message_id,
-        "publishTime": "2026-11-24T15:00:00Z",
-        "attributes": attributes or {},
-    }
-    return json.dumps({"message": message, "subscription": "projects/p/subscriptions/s"}).encode()
-
-
-JSON = {"Content-Type": "application/json"}
 CASES = {
     "not json": (JSON, b"{nope"),
     "bad base64": (JSON, b'{"message": {"data": "%%%", "messageId": "m-b64"}}'),

@@ -3,9 +3,7 @@ ibsim (real TWS protocol) -> outcome CloudEvent on the results topic. Nothing is
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
-import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +13,7 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
+from tests.worker.pushes import push_body
 from worker.devstack.pubsub_setup import PushPolicy
 from worker.envelope import digest
 
@@ -33,16 +32,6 @@ def record(emulators, key: str) -> dict | None:
     client = firestore.Client(project=emulators.project, credentials=AnonymousCredentials())
     snap = client.collection("intent_runs").document(digest("ib-paper", key)).get()
     return snap.to_dict()
-
-
-def push_body(envelope: dict, message_id: str, attributes: dict | None = None) -> bytes:
-    message = {
-        "data": base64.b64encode(json.dumps(envelope).encode()).decode(),
-        "messageId": message_id,
-        "publishTime": "2026-11-24T15:00:00Z",
-        "attributes": attributes or {},
-    }
-    return json.dumps({"message": message, "subscription": "projects/p/subscriptions/s"}).encode()
 
 
 def test_summary_through_pubsub_push(stack, pubsub) -> None:

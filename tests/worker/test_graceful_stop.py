@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import signal
 import threading
@@ -14,6 +12,7 @@ import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
+from tests.worker.pushes import push_body
 from worker.envelope import digest
 from worker.runs import now
 
@@ -26,8 +25,7 @@ def test_sigterm_hands_back_a_running_intent(
     pubsub.create_topic(pubsub.names.results_topic)
     worker = worker_server(GRACEFUL_TIMEOUT="4", wait_ready=True)
     ibsim_server.faults.withhold_end("execDetailsEnd")  # the run will wait on IB
-    message = {"data": base64.b64encode(b'{"intent": "summary"}').decode(), "messageId": "g-1"}
-    body = json.dumps({"message": message, "subscription": "s"}).encode()
+    body = push_body({"intent": "summary"}, "g-1")
     replies: list[requests.Response] = []
     sender = threading.Thread(
         target=lambda: replies.append(
