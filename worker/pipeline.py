@@ -245,7 +245,7 @@ class Pipeline:
             started=None,
             event_id=self.runs.doc_id(run.key),
         )
-        claim = self.runs.record_rejected(run.key, fp or run.fp, run.delivery.intent, stored)
+        claim = self.runs.record_final(run.key, fp or run.fp, run.delivery.intent, stored)
         if claim.kind is ClaimKind.MISMATCH:
             return self._mismatch(run)
         if claim.kind is ClaimKind.FINISHED:

@@ -113,8 +113,8 @@ class RunStore:
         except gexc.AlreadyExists:
             return self._call(self._claim_existing, doc_id, fp, holder)
 
-    def record_rejected(self, key: str, fp: str, intent: str, outcome: dict[str, Any]) -> Claim:
-        """Store an outcome decided at the edge (no run); an existing record wins."""
+    def record_final(self, key: str, fp: str, intent: str, outcome: dict[str, Any]) -> Claim:
+        """Store an outcome decided without a run (rejected, skipped); an existing record wins."""
         doc_id = self.doc_id(key)
         record = {**self._new_record(key, fp, intent, "edge"), **self._finished_fields(outcome)}
         try:

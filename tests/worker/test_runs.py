@@ -111,17 +111,17 @@ def test_twenty_concurrent_claims_yield_one_holder(store: RunStore) -> None:
     assert set(kinds) <= {ClaimKind.NEW, ClaimKind.BUSY}
 
 
-def test_record_rejected_is_final_and_first_wins(store: RunStore) -> None:
+def test_record_final_is_final_and_first_wins(store: RunStore) -> None:
     fp = "f" * 64
-    first = store.record_rejected("bad", fp, "", outcome(store, "bad", "rejected"))
+    first = store.record_final("bad", fp, "", outcome(store, "bad", "rejected"))
     assert first.kind is ClaimKind.NEW
     assert store.get("bad")["state"] == "REJECTED"
     assert (
-        store.record_rejected("bad", fp, "", outcome(store, "bad", "rejected")).kind
+        store.record_final("bad", fp, "", outcome(store, "bad", "rejected")).kind
         is ClaimKind.FINISHED
     )
     assert (
-        store.record_rejected("bad", "0" * 64, "", outcome(store, "bad")).kind is ClaimKind.MISMATCH
+        store.record_final("bad", "0" * 64, "", outcome(store, "bad")).kind is ClaimKind.MISMATCH
     )
 
 
