@@ -109,7 +109,7 @@ class Pipeline:
         try:
             return self._handle(run)
         except WorkerError as exc:
-            return self._error_reply(run, exc)
+            return _error_reply(run, exc)
 
     # -- the steps ----------------------------------------------------------------------------
     def _handle(self, run: _Run) -> Reply:
@@ -287,7 +287,7 @@ class Pipeline:
             event_id=self.runs.mismatch_id(run.key, run.fp),
         )
         self.publisher.publish(stored)
-        return self._reply(run, stored, replayed=False)
+        return _reply(run, stored, replayed=False)
 
     def _replay(self, run: _Run, record: dict[str, Any]) -> Reply:
         stored = record["outcome"]
@@ -296,7 +296,7 @@ class Pipeline:
                 raise LeaseHeld("the outcome of this key is being published; retry later")
             self._publish(stored)  # the finisher failed or crashed before publishing
         log.info("replayed the stored %s outcome of this key", stored["outcome"])
-        return self._reply(run, stored, replayed=True)
+        return _reply(run, stored, replayed=True)
 
     def _publish(self, stored: dict[str, Any]) -> None:
         """Record and publish a stored outcome, then mark its record as published.
@@ -315,7 +315,7 @@ class Pipeline:
             self.runs.mark_publish_failed(stored["id"])  # the next replay need not wait
             raise
         log.info("outcome %s published", stored["outcome"])
-        return self._reply(run, stored, replayed=False)
+        return _reply(run, stored, replayed=False)
 
     def _outcome(
         self,
@@ -358,26 +358,29 @@ class Pipeline:
         )
 
     # -- replies ------------------------------------------------------------------------------
-    def _reply(self, run: _Run, stored: dict[str, Any], replayed: bool) -> Reply:
-        data = outcomes.data_of(stored)
-        body = {
-            "id": stored["id"],
-            "type": stored["type"],
-            "outcome": stored["outcome"],
-            "replayed": replayed,
-            "key": run.key[:256],
-        }
-        if not run.direct:
-            return Reply(200, body)
-        body.update({k: data.get(k) for k in ("result", "error") if k in data})
-        status = 200 if "error" not in data else direct_status(data["error"]["code"])
-        return Reply(status, body)
 
-    def _error_reply(self, run: _Run, exc: WorkerError) -> Reply:
-        """Only retryable errors reach here: nothing was published, Pub/Sub will redeliver."""
-        log.warning("delivery not processed (%s): %s", exc.code, exc.message)
-        status = exc.direct_status if run.direct else push_status(exc)
-        return Reply(status, {"error": exc.as_dict(), "key": run.key[:256]})
+
+def _reply(run: _Run, stored: dict[str, Any], replayed: bool) -> Reply:
+    data = outcomes.data_of(stored)
+    body = {
+        "id": stored["id"],
+        "type": stored["type"],
+        "outcome": stored["outcome"],
+        "replayed": replayed,
+        "key": run.key[:256],
+    }
+    if not run.direct:
+        return Reply(200, body)
+    body.update({k: data.get(k) for k in ("result", "error") if k in data})
+    status = 200 if "error" not in data else direct_status(data["error"]["code"])
+    return Reply(status, body)
+
+
+def _error_reply(run: _Run, exc: WorkerError) -> Reply:
+    """Only retryable errors reach here: nothing was published, Pub/Sub will redeliver."""
+    log.warning("delivery not processed (%s): %s", exc.code, exc.message)
+    status = exc.direct_status if run.direct else push_status(exc)
+    return Reply(status, {"error": exc.as_dict(), "key": run.key[:256]})
 
 
 def _publish_overdue(record: dict[str, Any]) -> bool:
