@@ -120,9 +120,7 @@ def test_record_final_is_final_and_first_wins(store: RunStore) -> None:
         store.record_final("bad", fp, "", outcome(store, "bad", "rejected")).kind
         is ClaimKind.FINISHED
     )
-    assert (
-        store.record_final("bad", "0" * 64, "", outcome(store, "bad")).kind is ClaimKind.MISMATCH
-    )
+    assert store.record_final("bad", "0" * 64, "", outcome(store, "bad")).kind is ClaimKind.MISMATCH
 
 
 @pytest.mark.parametrize("key", ["../..", "__x__", "a" * 256, ".", "ключ/🔑", "k\x00y"])
