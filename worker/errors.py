@@ -115,6 +115,10 @@ class PublishFailed(Retryable):
     code = "publish_failed"
 
 
+class RecordFailed(Retryable):
+    code = "record_failed"
+
+
 class LeaseHeld(Retryable):
     """Another holder is running this key right now; come back later (HTTP 409 direct)."""
 

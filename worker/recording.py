@@ -15,16 +15,13 @@ from typing import Any, Protocol
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry, if_transient_error
 
-from worker.errors import Retryable
+from worker.errors import RecordFailed
 from worker.names import names
+from worker.outcomes import data_of
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
 _RETRY = Retry(predicate=if_transient_error, initial=0.2, maximum=2.0, timeout=8.0)
-
-
-class RecordFailed(Retryable):
-    code = "record_failed"
 
 
 class Recorder(Protocol):
@@ -85,7 +82,7 @@ class BigQueryRecorder:
         self._table = {t: f"{project}.{dataset}.{t}" for t in names()["bigquery"]["tables"]}
 
     def record(self, stored: dict[str, Any]) -> None:
-        data = json.loads(stored["data_json"])
+        data = data_of(stored)
         self._insert("intent_outcomes", [outcome_row(stored, data)], [stored["id"]])
         extra = RESULT_ROWS.get(stored.get("subject", ""))
         if extra and stored["outcome"] == "succeeded":

@@ -9,7 +9,8 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from worker import outcomes
-from worker.recording import BigQueryRecorder, NoRecorder, RecordFailed, recorder_for
+from worker.errors import RecordFailed
+from worker.recording import BigQueryRecorder, NoRecorder, recorder_for
 
 DATA = {
     "idempotency_key": "k",
