@@ -46,11 +46,14 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# ibsim's scenario for demo and stack: a built-in name (default, two_accounts, ...) or a YAML path.
+SCENARIO ?= default
+
 demo: install
-	$(BIN)/python -m worker.devstack demo
+	$(BIN)/python -m worker.devstack demo --scenario '$(SCENARIO)'
 
 stack: install
-	$(BIN)/python -m worker.devstack stack
+	$(BIN)/python -m worker.devstack stack --scenario '$(SCENARIO)'
 
 bench: install
 	$(BIN)/python -m benchmarks

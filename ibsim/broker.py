@@ -16,9 +16,10 @@ import threading
 import zlib
 from pathlib import Path
 
-from ibsim import accounts, orders, pretrade, state
+from ibsim import accounts, links, orders, pretrade, state, validity, whatif
 from ibsim.ledger import Ledger
 from ibsim.market import Market, ib_time
+from ibsim.matching import Matcher
 from ibsim.model import (
     TERMINAL_STATUSES,
     AccountValue,
@@ -36,12 +37,12 @@ from ibsim.model import (
 )
 from ibsim.orders import CODE_DUPLICATE_ID, CODE_REJECTED
 from ibsim.scenario import Scenario
+from ibsim.whatif import WhatIf
 
 _EPSILON = 1e-9
-_WORKING = frozenset({OrderStatus.PRE_SUBMITTED, OrderStatus.SUBMITTED})
 
 
-class Broker:
+class Broker(Matcher):
     """Orders, executions and accounts for one simulated gateway login."""
 
     def __init__(
@@ -114,33 +115,71 @@ class Broker:
                 order = self._new_order(req)
             finally:
                 self.save()
-            self._emit_status(order)
+            self._transmit(order)
             return order
 
     def _new_order(self, req: OrderRequest) -> Order:
         inst = pretrade.instrument(self.market.catalog, req)
         req = pretrade.with_account(self.accounts, req)
         orders.validate(req, inst)
+        links.check_parent(self._state.orders, req)
         if self._reject_reasons:
             raise OrderRejected(self._reject_reasons.pop(0), CODE_REJECTED)
         quote = self.market.quote(inst)
         pretrade.check_market_hours(self.market, self.scenario.options, req, inst)
         pretrade.check_buying_power(self.ledger, req, inst, quote)
         now = self.market.clock.now()
+        active_from, good_until = validity.window(self.market, req, inst, now)
         order = Order(
             request=req,
             instrument=inst,
             perm_id=self._state.next_perm_id,
-            status=OrderStatus.SUBMITTED,
+            status=OrderStatus.API_PENDING,  # until transmitted (see _transmit)
             placed_time=ib_time(now),
             warning_text=pretrade.warning(self.market, self.scenario.options, req, inst),
+            active_from=active_from,
+            good_until=good_until,
         )
         self._state.next_perm_id += 1
-        if req.tif.upper() == "DAY":
-            order.good_until = self.market.day_order_expiry(inst, now).timestamp()
-        self._refresh_status(order, quote)
+        up = links.parent(self._state.orders, order)
+        order.parent_perm_id = up.perm_id if up is not None else None
         self._state.orders[order.key] = order
         return order
+
+    def what_if(self, req: OrderRequest) -> tuple[Order, WhatIf]:
+        """The margin and commission ``req`` would cost; nothing is placed, no id is used.
+
+        Raises:
+            OrderRejected: the same static checks as a real placement (contract, account,
+                order type, prices).
+        """
+        with self._lock:
+            inst = pretrade.instrument(self.market.catalog, req)
+            req = pretrade.with_account(self.accounts, req)
+            orders.validate(req, inst)
+            price = orders.estimate_price(req, self.market.quote(inst))
+            answer = whatif.estimate(
+                self.ledger, self.scenario.options.commissions, req, inst, price
+            )
+            warning = pretrade.warning(self.market, self.scenario.options, req, inst)
+            order = Order(
+                req, inst, perm_id=0, status=OrderStatus.PRE_SUBMITTED, warning_text=warning
+            )
+            return order, answer
+
+    def _transmit(self, order: Order) -> None:
+        """Send the order's whole chain to "IB" once one of it says transmit=True.
+
+        IB: a bracket's parent and first child go with transmit=False, the last child with
+        True, and the gateway then transmits all three, parent first.
+        """
+        if not order.request.transmit:
+            return
+        for member in links.chain(self._state.orders, order):
+            if member.status == OrderStatus.API_PENDING:
+                member.status = OrderStatus.SUBMITTED
+                self._refresh_status(member, self.market.quote(member.instrument))
+                self._emit_status(member)
 
     def _modify(self, order: Order, req: OrderRequest) -> Order:
         old = order.request
@@ -157,21 +196,30 @@ class Broker:
             raise OrderRejected(
                 "Order rejected - reason: quantity is below the filled quantity", CODE_REJECTED
             )
+        if _window_fields(req) != _window_fields(old):
+            now = self.market.clock.now()
+            window = validity.window(self.market, req, order.instrument, now)
+            order.active_from, order.good_until = window
         order.request = req
-        if req.tif.upper() != old.tif.upper():
-            placed = self.market.clock.now()
-            day_end = self.market.day_order_expiry(order.instrument, placed).timestamp()
-            order.good_until = day_end if req.tif.upper() == "DAY" else None
         self._refresh_status(order, self.market.quote(order.instrument))
         self.save()
-        self._emit_status(order)
+        if order.status == OrderStatus.API_PENDING:
+            self._transmit(order)  # an untransmitted order is reported once transmitted
+        else:
+            self._emit_status(order)
         return order
 
     def _refresh_status(self, order: Order, quote: Quote) -> None:
-        """PreSubmitted while held (market closed, stop not yet touched), else Submitted.
-
-        That is what IB shows; stops only trigger while their market trades.
+        """PreSubmitted while held (market closed, stop not yet touched, parent not filled),
+        else Submitted. That is what IB shows; stops only trigger while their market trades.
         """
+        if order.status == OrderStatus.API_PENDING:
+            return  # not transmitted: IB knows nothing of it yet
+        now = self.market.clock.now().timestamp()
+        early = order.active_from is not None and now < order.active_from  # goodAfterTime, OPG
+        if early or links.waiting_for_parent(self._state.orders, order):
+            order.status = OrderStatus.PRE_SUBMITTED
+            return
         is_open = self.market.is_open(order.instrument, outside_rth=order.request.outside_rth)
         is_stop = orders.normalise_type(order.request.order_type) in orders.STOP_TYPES
         if is_open and is_stop and orders.stop_touched(order.request, quote):
@@ -194,116 +242,26 @@ class Broker:
                     f"OrderId {order_id} that needs to be cancelled cannot be cancelled, "
                     f"state: {state_text}."
                 )
-            self._finish(order, OrderStatus.CANCELLED, "Cancelled by Trader")
+            self._cancel(order, "Cancelled by Trader")
+            if order.request.oca_group and order.filled <= _EPSILON:
+                # IB: an OCA order cancelled before any execution cancels the rest of its group.
+                for other in links.oca_others(self._state.orders, order):
+                    self._cancel(other, "Cancelled by Trader")
             self.save()
-            self._emit_status(order)
             return order
+
+    def _cancel(self, order: Order, text: str) -> None:
+        """Cancel one order and, as IB does for brackets, its children."""
+        self._finish(order, OrderStatus.CANCELLED, text)
+        self._emit_status(order)
+        for child in links.children(self._state.orders, order):
+            if child.status not in TERMINAL_STATUSES:
+                self._cancel(child, text)
 
     def _finish(self, order: Order, status: OrderStatus, text: str) -> None:
         order.status = status
         order.completed_status = text
         order.completed_time = ib_time(self.market.clock.now())
-
-    # --- matching -----------------------------------------------------------------------
-    def process(self) -> None:
-        """Expire, trigger and fill working orders against the current quotes.
-
-        At most one partial chunk (``partial_fill_size`` of the order's security type) fills
-        per order per call; an IOC order then cancels whatever is left.
-        """
-        with self._lock:
-            changed = False
-            for order in [o for o in self._state.orders.values() if o.status in _WORKING]:
-                changed = self._step(order) or changed
-            if changed:
-                self.save()
-
-    def _step(self, order: Order) -> bool:
-        """Advance one working order; True when anything about it changed."""
-        if self._expire(order):
-            return True
-        if self.fills_frozen:
-            return False
-        quote = self.market.quote(order.instrument)
-        changed = self._trigger(order, quote)
-        price = orders.fill_price(order, quote)
-        if order.status == OrderStatus.PRE_SUBMITTED or price is None:
-            # Held until the session opens or the price comes; an IOC order gives up instead.
-            return self._cancel_ioc(order) or changed
-        chunk = self.scenario.options.partial_fill_size.get(order.instrument.sec_type.value, 0)
-        self._execute(order, min(order.remaining, chunk or order.remaining), price)
-        if order.status not in TERMINAL_STATUSES:
-            self._cancel_ioc(order)
-        return True
-
-    def _expire(self, order: Order) -> bool:
-        now = self.market.clock.now().timestamp()
-        if order.good_until is None or now < order.good_until:
-            return False
-        self._finish(order, OrderStatus.CANCELLED, "Cancelled")  # the DAY order's day ended
-        self._emit_status(order)
-        return True
-
-    def _trigger(self, order: Order, quote: Quote) -> bool:
-        before = order.status
-        self._refresh_status(order, quote)
-        if order.status == before:
-            return False
-        self._emit_status(order)
-        return True
-
-    def _cancel_ioc(self, order: Order) -> bool:
-        if order.request.tif.upper() != "IOC":
-            return False
-        self._finish(order, OrderStatus.CANCELLED, "Cancelled")
-        self._emit_status(order)
-        return True
-
-    def _execute(self, order: Order, qty: float, price: float) -> None:
-        inst, req = order.instrument, order.request
-        fee = self._fee(order, qty, price)
-        side = "BOT" if orders.sign(req) > 0 else "SLD"
-        realized = self.ledger.apply_fill(req.account, inst, side, qty, price, fee, inst.currency)
-        cum = order.filled + qty
-        order.avg_fill_price = (order.avg_fill_price * order.filled + price * qty) / cum
-        order.filled, order.last_fill_price = cum, price
-        order.commission = round((order.commission or 0.0) + fee, 2)
-        order.commission_currency = inst.currency
-        order.exec_count += 1
-        now = self.market.clock.now()
-        fill = Fill(
-            exec_id=f"{self._exec_prefix}.{order.perm_id:08x}.{order.exec_count:02x}.01",
-            order_key=order.key,
-            perm_id=order.perm_id,
-            instrument=inst,
-            account=req.account,
-            side=side,
-            shares=qty,
-            price=price,
-            time=ib_time(now),
-            cum_qty=cum,
-            avg_price=order.avg_fill_price,
-            order_ref=req.order_ref,
-            commission=fee,
-            commission_currency=inst.currency,
-            realized_pnl=None if realized is None else round(realized, 2),
-            liquidity=orders.liquidity(req),
-            epoch=now.timestamp(),
-        )
-        self._state.fills.append(fill)
-        if order.remaining <= _EPSILON:
-            self._finish(order, OrderStatus.FILLED, "Filled")
-        self._emit_fill(order, fill)
-
-    def _fee(self, order: Order, qty: float, price: float) -> float:
-        inst, schedule = order.instrument, self.scenario.options.commissions
-        usd = self.market.fx_rate(inst.currency, "USD")
-        mult = inst.multiplier or 1.0
-        before_notional = order.avg_fill_price * order.filled * mult
-        after_notional = before_notional + price * qty * mult
-        before = orders.order_commission(inst, schedule, order.filled, before_notional, usd)
-        after = orders.order_commission(inst, schedule, order.filled + qty, after_notional, usd)
-        return round(after - before, 2)
 
     # --- events -------------------------------------------------------------------------
     def _emit_status(self, order: Order) -> None:
@@ -325,6 +283,7 @@ class Broker:
                 o
                 for o in self._state.orders.values()
                 if o.status not in TERMINAL_STATUSES
+                and o.status != OrderStatus.API_PENDING  # never transmitted: not at IB
                 and (client_id is None or o.request.client_id == client_id)
             ]
 
@@ -381,3 +340,8 @@ class Broker:
         """Fault hook: the next new order is rejected with error 201 and ``reason``."""
         with self._lock:
             self._reject_reasons.append(reason)
+
+
+def _window_fields(req: OrderRequest) -> tuple[str, str, str, bool]:
+    """What decides when an order may fill (a modify that changes them moves its window)."""
+    return (req.tif.upper(), req.good_after_time, req.good_till_date, req.outside_rth)

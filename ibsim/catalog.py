@@ -23,17 +23,27 @@ _STK_ORDER_TYPES = "ACTVTIM,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,L
 _FX_ORDER_TYPES = "ACTVTIM,AD,ADJUST,ALERT,ALGO,ALLOC,DAY,GTC,IOC,LMT,MKT,STP,STPLMT"
 _FUT_ORDER_TYPES = "ACTVTIM,ADJUST,ALERT,ALLOC,DAY,GTC,IOC,LMT,MKT,STP,STPLMT"
 
-# symbol, con_id, primary exchange, long name, stock type, industry, category
+# symbol, con_id, primary exchange, long name, stock type, industry, category, ISIN
 _STOCKS = (
-    ("SPY", 756733, "ARCA", "SPDR S&P 500 ETF TRUST", "ETF", "Funds", "Equity Fund"),
-    ("QQQ", 320227571, "NASDAQ", "INVESCO QQQ TRUST SERIES 1", "ETF", "Funds", "Equity Fund"),
-    ("AAPL", 265598, "NASDAQ", "APPLE INC", "COMMON", "Technology", "Computers"),
-    ("MSFT", 272093, "NASDAQ", "MICROSOFT CORP", "COMMON", "Technology", "Software"),
-    ("VIXY", 84622004, "BATS", "PROSHARES VIX SHORT-TERM FUT", "ETF", "Funds", "Equity Fund"),
-    ("IEF", 15547816, "NASDAQ", "ISHARES 7-10 YEAR TREASURY BD", "ETF", "Funds", "Debt Fund"),
-    ("GLD", 51529211, "ARCA", "SPDR GOLD SHARES", "ETF", "Funds", "Commodity Fund"),
-    ("TLT", 15547841, "NASDAQ", "ISHARES 20+ YEAR TREASURY BD", "ETF", "Funds", "Debt Fund"),
-)
+    ("SPY", 756733, "ARCA", "SPDR S&P 500 ETF TRUST", "ETF", "Funds", "Equity Fund",
+     "US78462F1030"),
+    ("QQQ", 320227571, "NASDAQ", "INVESCO QQQ TRUST SERIES 1", "ETF", "Funds", "Equity Fund",
+     "US46090E1038"),
+    ("AAPL", 265598, "NASDAQ", "APPLE INC", "COMMON", "Technology", "Computers",
+     "US0378331005"),
+    ("MSFT", 272093, "NASDAQ", "MICROSOFT CORP", "COMMON", "Technology", "Software",
+     "US5949181045"),
+    # VIXY's CUSIP changes with ProShares' reverse splits: ibsim carries no ISIN for it.
+    ("VIXY", 84622004, "BATS", "PROSHARES VIX SHORT-TERM FUT", "ETF", "Funds", "Equity Fund",
+     ""),
+    ("IEF", 15547816, "NASDAQ", "ISHARES 7-10 YEAR TREASURY BD", "ETF", "Funds", "Debt Fund",
+     "US4642874402"),
+    ("GLD", 51529211, "ARCA", "SPDR GOLD SHARES", "ETF", "Funds", "Commodity Fund",
+     "US78463V1070"),
+    ("TLT", 15547841, "NASDAQ", "ISHARES 20+ YEAR TREASURY BD", "ETF", "Funds", "Debt Fund",
+     "US4642874329"),
+)  # fmt: skip
+_STK_RULE = "26"  # IB's market rule for US stocks: 0.01 from 0
 # base, quote, con_id, min tick
 _FX_PAIRS = (
     ("EUR", "USD", 12087792, 0.00005),
@@ -52,7 +62,7 @@ _LISTED_QUARTERS = 4
 
 
 def _stock(symbol: str, con_id: int, primary: str, name: str, *rest: str) -> Instrument:
-    stock_type, industry, category = rest
+    stock_type, industry, category, isin = rest
     return Instrument(
         con_id=con_id,
         symbol=symbol,
@@ -66,9 +76,12 @@ def _stock(symbol: str, con_id: int, primary: str, name: str, *rest: str) -> Ins
         min_tick=0.01,
         order_types=_STK_ORDER_TYPES,
         valid_exchanges=_STK_EXCHANGES,
+        # One rule per valid exchange, in the same order, as IB lists them.
+        market_rule_ids=",".join([_STK_RULE] * len(_STK_EXCHANGES.split(","))),
         industry=industry,
         category=category,
         stock_type=stock_type,
+        isin=isin,
     )
 
 
@@ -87,7 +100,8 @@ def _fx(base: str, quote: str, con_id: int, tick: float) -> Instrument:
         min_tick=tick,
         order_types=_FX_ORDER_TYPES,
         valid_exchanges="IDEALPRO",
-        market_rule_ids="239",
+        # 239 is IB's IDEALPRO rule for 0.00005 pairs; ibsim numbers the 0.005 (JPY) rule 240.
+        market_rule_ids="240" if tick >= 0.001 else "239",
         min_size=1.0,
         size_increment=1.0,
     )
@@ -176,6 +190,10 @@ class Catalog:
             raise UnknownContract(f"No security definition has been found for conId {con_id}")
         return self._by_id[con_id]
 
+    def all(self) -> list[Instrument]:
+        """Every instrument, expired futures included."""
+        return list(self._by_id.values())
+
     def listed(self) -> list[Instrument]:
         """Instruments a client can find now: futures only for the next listed quarters."""
         today = f"{self._today():%Y%m%d}"
@@ -193,6 +211,11 @@ class Catalog:
         """
         if q.con_id:
             return [self.present(self.by_con_id(q.con_id), q.exchange)]
+        if not q.names_something:
+            raise UnknownContract(
+                "No security definition has been found for the request (no conId, symbol, "
+                "local symbol or security id)"
+            )
         found = [i for i in self.listed() if _matches(i, q)]
         if not found:
             raise UnknownContract("No security definition has been found for the request")
@@ -231,6 +254,8 @@ class Catalog:
 def _matches(inst: Instrument, q: ContractQuery) -> bool:
     if q.strike or q.right not in ("", "0", "?"):
         return False  # no options in the catalog
+    if q.sec_id and not _sec_id_matches(inst, q):
+        return False
     checks = (
         (q.symbol, inst.symbol),
         (q.sec_type, inst.sec_type.value),
@@ -246,6 +271,11 @@ def _matches(inst: Instrument, q: ContractQuery) -> bool:
     if q.multiplier and float(q.multiplier) != inst.multiplier:
         return False
     return not q.exchange or _exchange_ok(inst, q.exchange.upper())
+
+
+def _sec_id_matches(inst: Instrument, q: ContractQuery) -> bool:
+    # ISIN is the only security id type ibsim knows (CUSIP needs a licence at IB anyway).
+    return q.sec_id_type.upper() in ("", "ISIN") and inst.isin == q.sec_id.strip().upper()
 
 
 def _exchange_ok(inst: Instrument, exchange: str) -> bool:

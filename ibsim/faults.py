@@ -9,6 +9,12 @@ hops there). Modes, each with a test showing what the client library sees:
 - ``withhold_end`` / ``delay_end`` / ``release_ends``: end markers (positionEnd, openOrderEnd,
   execDetailsEnd, completedOrdersEnd, ...) that never come or come late.
 - ``reject_next``: the broker rejects the next order (error 201 with the reason).
+- ``drop_after_next_place``: the next placeOrder (from any client) is accepted by the broker
+  as usual, but every API connection is cut before the placing client hears anything about it
+  (no openOrder, orderStatus or error). One-shot.
+- ``delay_order_acks``: openOrder / orderStatus / errors answering placeOrder and cancelOrder
+  reach the client only after some seconds of real time (the broker acts at once); later
+  events of that client's orders queue behind them. Cleared by ``clear``.
 - ``freeze_fills`` / ``unfreeze_fills``: nothing fills until released.
 - ``restart``: the nightly gateway restart, keeping orders, executions and id sequences.
 - ``restart_with_id_rollback``: a restart after which nextValidId moved backwards.
@@ -57,6 +63,8 @@ class Faults:
         self.connectivity_down = False
         self.zombie_ids: set[int] = set()
         self.fill_on_disconnect = False
+        self.drop_on_place = False
+        self.order_ack_delay = 0.0
 
     # --- end markers ----------------------------------------------------------------------
 
@@ -114,6 +122,21 @@ class Faults:
         with self._sim.lock:
             self._sim.broker.reject_next(reason)
 
+    def drop_after_next_place(self) -> None:
+        """The next placeOrder is accepted, then every connection drops before its acks."""
+        self.drop_on_place = True
+
+    def take_drop_on_place(self) -> bool:
+        """Whether this placeOrder is the one to drop after (one-shot: disarms itself)."""
+        armed, self.drop_on_place = self.drop_on_place, False
+        return armed
+
+    def delay_order_acks(self, seconds: float) -> None:
+        """Answers to placeOrder / cancelOrder reach the client ``seconds`` (real time) late."""
+        if float(seconds) < 0:
+            raise ValueError("delay-order-ack needs a delay of zero seconds or more")
+        self.order_ack_delay = float(seconds)
+
     def freeze_fills(self) -> None:
         with self._sim.lock:
             self._sim.broker.fills_frozen = True
@@ -158,6 +181,8 @@ class Faults:
         self.not_logged_in = False
         self.zombie_ids.clear()
         self.fill_on_disconnect = False
+        self.drop_on_place = False
+        self.order_ack_delay = 0.0
         if self.connectivity_down:
             self.connectivity_restored(data_lost=False)
         self.unfreeze_fills()
@@ -194,6 +219,8 @@ class Faults:
             "delay-end": lambda marker, seconds: self.delay_end(marker, float(seconds)),
             "release-ends": self.release_ends,
             "reject-next": lambda *reason: self.reject_next(" ".join(reason) or "Simulated"),
+            "drop-after-place": self.drop_after_next_place,
+            "delay-order-ack": lambda seconds: self.delay_order_acks(float(seconds)),
             "freeze-fills": self.freeze_fills,
             "unfreeze-fills": self.unfreeze_fills,
             "fill-while-disconnected": self.fill_while_disconnected,

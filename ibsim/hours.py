@@ -159,6 +159,16 @@ def close_after(kind: str, when: datetime, rth: bool) -> datetime:
     return when + timedelta(days=1)  # unreachable with real calendars; keeps the type simple
 
 
+def open_after(kind: str, when: datetime, rth: bool) -> datetime:
+    """The open of the first session that opens at or after ``when``."""
+    day = local_day(kind, when)
+    for offset in range(0, 15):
+        for session in sessions(kind, day + timedelta(days=offset), rth):
+            if session.open >= when:
+                return session.open
+    return when + timedelta(days=1)  # unreachable with real calendars; keeps the type simple
+
+
 def sessions_between(kind: str, start: datetime, end: datetime, rth: bool) -> list[Session]:
     """All sessions overlapping [start, end), in time order."""
     first, last = local_day(kind, start), local_day(kind, end) + timedelta(days=1)

@@ -4,6 +4,8 @@ Cash is kept per currency. A stock or ETF trade moves its notional in the instru
 an FX trade moves both legs (EUR.USD BUY 20,000 = +20,000 EUR, -20,000 x price USD) and its
 "position" is only a view of that cash for the portfolio; a futures trade moves no notional:
 its P&L reaches cash when the position is reduced, and until then counts as FuturesPNL.
+An FX order routed to FXCONV is a conversion: both cash legs move, no position is kept, so it
+carries no FX margin (as at IB).
 Commissions always leave cash in their own currency.
 
 Average cost follows IB: it includes commissions (per unit, times the multiplier in reports),
@@ -125,6 +127,11 @@ class Valuation:
         return max(0.0, self.available_funds * self.buying_power_multiple)
 
 
+def is_conversion(inst: Instrument) -> bool:
+    """An FX trade routed to FXCONV: a currency conversion, not an FX position (IB)."""
+    return inst.sec_type == SecType.CASH and inst.exchange == "FXCONV"
+
+
 def multiplier(inst: Instrument) -> float:
     """Contract multiplier (1 for stocks and FX)."""
     return inst.multiplier or 1.0
@@ -174,6 +181,8 @@ class Ledger:
         sign = 1.0 if side in ("BOT", "BUY") else -1.0
         self._move_cash(book, inst, sign * qty, price)
         book.cash[fee_ccy] = book.cash.get(fee_ccy, 0.0) - fee
+        if is_conversion(inst):
+            return None  # FXCONV: cash changes currency; no FX position, so no FX margin
         holding = book.holdings.setdefault(inst.con_id, Holding())
         realized, settled = _trade(holding, sign, qty, price, fee, multiplier(inst))
         if inst.sec_type == SecType.FUTURE:
@@ -278,6 +287,8 @@ class Ledger:
             return value * self.margin.stock_initial
         if inst.sec_type == SecType.FUTURE:
             return qty * self.margin.future_initial * self.market.fx_rate(inst.currency, base)
+        if is_conversion(inst):
+            return 0.0
         return qty * self.market.fx_rate(inst.symbol, base) * self.margin.fx
 
     def opening_quantity(self, account: str, inst: Instrument, signed_qty: float) -> float:

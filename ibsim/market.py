@@ -155,7 +155,10 @@ class Market:
 
     def quote(self, inst: Instrument) -> Quote:
         """Top of book at the clock's current time (deterministic for seed, inst, second)."""
-        now = self.clock.now()
+        return self.quote_at(inst, self.clock.now())
+
+    def quote_at(self, inst: Instrument, now: datetime) -> Quote:
+        """Top of book at any instant (an opening auction is priced at the open)."""
         t = math.floor(now.timestamp())
         mid = self.mid(inst, t)
         bid, ask = self.bid_ask(inst, mid)
@@ -183,6 +186,11 @@ class Market:
         bid = round_tick(steps * inst.min_tick, inst.min_tick)
         return bid, round_tick(bid + spread, inst.min_tick)
 
+    @staticmethod
+    def average_daily_volume(inst: Instrument) -> float:
+        """The volume of a full regular session (ibsim's days are all alike)."""
+        return _DAILY_VOLUME[inst.sec_type]
+
     def _day_volume(self, inst: Instrument, now: datetime) -> float:
         session = hours.session_at(kind(inst), now, rth=True)
         if session is None:
@@ -204,10 +212,17 @@ class Market:
         rth = inst.sec_type in (SecType.STOCK, SecType.INDEX) and not outside_rth
         return hours.is_open(kind(inst), self.clock.now(), rth=rth)
 
-    def day_order_expiry(self, inst: Instrument, placed: datetime) -> datetime:
-        """When a DAY order placed at ``placed`` expires: the close of that trading day."""
-        rth = inst.sec_type in (SecType.STOCK, SecType.INDEX)
+    def day_order_expiry(
+        self, inst: Instrument, placed: datetime, *, outside_rth: bool = False
+    ) -> datetime:
+        """When a DAY order placed at ``placed`` expires: the close of that trading day (for a
+        stock with outsideRth, the end of its extended hours, 20:00 New York)."""
+        rth = inst.sec_type in (SecType.STOCK, SecType.INDEX) and not outside_rth
         return hours.close_after(kind(inst), placed, rth=rth)
+
+    def next_open(self, inst: Instrument, after: datetime) -> datetime:
+        """The regular session open at or after ``after`` (an opening auction's time)."""
+        return hours.open_after(kind(inst), after, rth=True)
 
     def bars(
         self,

@@ -47,6 +47,7 @@ class Instrument:
     stock_type: str = ""  # COMMON, ETF, ...
     min_size: float = 1.0
     size_increment: float = 1.0
+    isin: str = ""  # secIdList carries it (stocks)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,16 @@ class ContractQuery:
     currency: str = ""
     local_symbol: str = ""
     trading_class: str = ""
+    sec_id_type: str = ""  # e.g. ISIN (reqContractDetails)
+    sec_id: str = ""
+
+    @property
+    def names_something(self) -> bool:
+        """Whether it names a contract at all: conId, symbol, local symbol or security id.
+
+        A gateway does not answer a query without one with its whole catalog.
+        """
+        return bool(self.con_id or self.symbol or self.local_symbol or self.sec_id)
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class Bar:
 
 
 class OrderStatus(StrEnum):
+    API_PENDING = "ApiPending"  # placed with transmit=False: at the gateway, never reported
     PENDING_SUBMIT = "PendingSubmit"
     PRE_SUBMITTED = "PreSubmitted"
     SUBMITTED = "Submitted"
@@ -123,11 +135,16 @@ class OrderRequest:
     order_type: str  # MKT, LMT, STP, STP LMT
     lmt_price: float | None = None
     aux_price: float | None = None  # stop price
-    tif: str = "DAY"  # DAY, GTC, IOC
+    tif: str = "DAY"  # DAY, GTC, IOC, GTD, OPG
     account: str = ""
     order_ref: str = ""
     outside_rth: bool = False
     transmit: bool = True
+    parent_id: int = 0  # a bracket's parent (same client); 0 = none
+    oca_group: str = ""
+    oca_type: int = 0  # 1 cancel on fill, 2/3 reduce (see ibsim.links)
+    good_after_time: str = ""  # as sent, e.g. "20261118 09:45:00 US/Eastern"
+    good_till_date: str = ""  # with tif GTD
     algo_strategy: str = ""  # "Adaptive" accepted
     algo_params: tuple[tuple[str, str], ...] = ()
 
@@ -151,9 +168,11 @@ class Order:
     completed_status: str = ""  # text completedOrder carries, e.g. "Filled", "Cancelled by Trader"
     # Broker bookkeeping (the wire layer may ignore these).
     triggered: bool = False  # a STP / STP LMT order whose stop price has been touched
-    good_until: float | None = None  # Unix time a DAY order expires; None = GTC / IOC
+    good_until: float | None = None  # Unix time a DAY / GTD order expires; None = GTC / IOC
+    active_from: float | None = None  # Unix time a goodAfterTime / OPG order may first fill
     exec_count: int = 0  # executions so far (numbers exec ids)
     placed_time: str = ""  # "YYYYMMDD HH:MM:SS zone" of the first placeOrder
+    parent_perm_id: int | None = None  # a child's parent's permId (completedOrder shows it)
 
     @property
     def remaining(self) -> float:

@@ -8,9 +8,7 @@ last price touches the stop price (IB's default trigger for US stocks) and then 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
+from ibsim import ibtime
 from ibsim.model import (
     ExecutionFilter,
     Fill,
@@ -26,7 +24,7 @@ from ibsim.scenario import Commissions
 ORDER_TYPES = frozenset({"MKT", "LMT", "STP", "STP LMT"})
 LIMIT_TYPES = frozenset({"LMT", "STP LMT"})
 STOP_TYPES = frozenset({"STP", "STP LMT"})
-TIFS = frozenset({"DAY", "GTC", "IOC"})
+TIFS = frozenset({"DAY", "GTC", "IOC", "GTD", "OPG"})
 ALGOS = frozenset({"", "Adaptive"})
 ACTIONS = frozenset({"BUY", "SELL"})
 
@@ -137,14 +135,8 @@ def order_commission(
 
 
 def filter_time(text: str) -> float | None:
-    """reqExecutions time filter ("yyyymmdd hh:mm:ss [zone]" or "yyyymmdd-hh:mm:ss", UTC)."""
-    text = text.strip()
-    if not text:
-        return None
-    stamp = text.replace("-", " ").split(" ")
-    when = datetime.strptime(f"{stamp[0]} {stamp[1]}", "%Y%m%d %H:%M:%S")
-    zone = stamp[2] if len(stamp) > 2 else "UTC"
-    return when.replace(tzinfo=ZoneInfo(zone) if zone != "UTC" else UTC).timestamp()
+    """reqExecutions time filter (IB's forms, see ibsim.ibtime) as Unix time; None = all."""
+    return ibtime.parse(text).timestamp() if text.strip() else None
 
 
 def fill_matches(fill: Fill, flt: ExecutionFilter, since: float | None) -> bool:

@@ -46,6 +46,14 @@ class MessageRate:
     def count(self) -> int:
         return len(self._times)
 
+    def wait_time(self) -> float:
+        """Seconds until one more message fits under the limit (+PACEAPI pacing); 0 if now."""
+        t = self._now()
+        recent = [x for x in self._times if t - x <= 1.0]
+        if len(recent) < self.limit:
+            return 0.0
+        return max(0.0, recent[-self.limit] + 1.0 - t)
+
 
 class HistoricalPacing:
     """IB's historical-data pacing, measured on the simulation clock.

@@ -95,6 +95,7 @@ class Options:
     commissions: Commissions = field(default_factory=Commissions)
     margin: Margin = field(default_factory=Margin)
     fx_odd_lot: float = 20_000.0  # IDEALPRO minimum in base currency units (below: a warning)
+    live_market_data: bool = True  # the login has live data (False: delayed only, as unpaid)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ibsim import scenario as scenario_mod
 from ibsim.broker import Broker
 from ibsim.faults import Faults
 from ibsim.handlers import account as account_handlers
-from ibsim.handlers import market as market_handlers
+from ibsim.handlers import mktdata
 from ibsim.handlers import orders as order_handlers
 from ibsim.market import Catalog, Clock, Market
 from ibsim.messages.orders import commission_report, exec_details
@@ -37,6 +37,7 @@ CLIENT_ID_IN_USE = (
 )
 TOO_MANY_CLIENTS = (502, "Couldn't connect to TWS. The maximum number of API clients is reached.")
 STATE_FILE = "broker-state.json"
+PNL_INTERVAL = 1.0  # seconds between reqPnL / reqPnLSingle updates
 
 
 class Simulator:
@@ -174,9 +175,12 @@ class Simulator:
             self.broker.process()
             if self.faults.connectivity_down:
                 return
+            now = self.loop.time() if self.loop else 0.0
             for session in list(self.sessions):
-                for req_id, ticker in list(session.subs.tickers.items()):
-                    market_handlers.send_quote(session, req_id, ticker)
+                mktdata.sample_due(session, now)
+                if session.subs.pnl and now >= session.subs.pnl_due:
+                    session.subs.pnl_due = now + PNL_INTERVAL  # IB: P&L once a second
+                    account_handlers.push_pnl(session)
 
     def process_soon(self) -> None:
         """Run the matcher right after the current request, from the loop (any thread)."""
@@ -197,13 +201,13 @@ class Simulator:
     def _on_order_status(self, order: Order) -> None:
         session = self._owner(order)
         if session is not None:
-            order_handlers.send_order(session, order)
+            order_handlers.push_order(session, order)
 
     def _on_fill(self, order: Order, fill: Fill) -> None:
         session = self._owner(order)
         if session is not None:
-            session.send(exec_details(-1, fill, session.version))
-            session.send(commission_report(fill))
+            session.send_order_event(exec_details(-1, fill, session.version))
+            session.send_order_event(commission_report(fill))
 
     def _on_account_changed(self, account: str) -> None:
         # Coalesced: one push of fresh figures per loop iteration, however many fills.

@@ -3,8 +3,9 @@
 Every message after the handshake is a 4-byte big-endian length followed by NUL-terminated
 fields. The client opens with ``API\\0`` and one framed payload ``v<min>..<max>[ <options>]``
 (not NUL-terminated); the server answers with exactly two fields, the negotiated version and a
-connection time (ib_insync refuses any other count). Versions 176 and 178 are implemented; the
-layouts that differ between them are handled by the encoders in ``ibsim.messages``.
+connection time (ib_insync refuses any other count). Versions 176 to 178 are implemented (the
+layouts that differ between them are handled by the encoders in ``ibsim.messages``); an older
+client is refused with an explicit error right after its startApi.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import struct
 from dataclasses import dataclass
 
 API_PREFIX = b"API\0"
-MIN_VERSION = 157  # the oldest either client library offers
+MIN_SERVED = 176  # the oldest layout ibsim encodes; older clients are refused explicitly
 MAX_VERSION = 178  # the highest layout ibsim encodes (ib_async 2.1.0 offers 157..178)
 MAX_FRAME = 16 * 1024 * 1024  # a real client never sends more; a bigger length is garbage
 
@@ -90,15 +91,18 @@ def parse_hello(payload: bytes) -> Hello:
 
 
 def negotiate(hello: Hello) -> int:
-    """The version to speak: the client's maximum, capped at what ibsim encodes.
+    """The version to answer: the client's maximum, capped at what ibsim encodes.
 
-    Raises:
-        ProtocolError: the client cannot speak any version ibsim implements.
+    A maximum below :data:`MIN_SERVED` is answered as it is, so that the client can read the
+    refusal that follows its startApi (see ``Session``); a minimum above :data:`MAX_VERSION`
+    gets 178, which the client library itself then refuses.
     """
-    version = min(hello.max_version, MAX_VERSION)
-    if version < max(hello.min_version, MIN_VERSION):
-        raise ProtocolError(f"no common version with {hello.min_version}..{hello.max_version}")
-    return version
+    return min(hello.max_version, MAX_VERSION)
+
+
+def served(version: int) -> bool:
+    """Whether ibsim has the message layouts of this negotiated version."""
+    return MIN_SERVED <= version <= MAX_VERSION
 
 
 def handshake_reply(version: int, connection_time: str) -> bytes:

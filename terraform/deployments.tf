@@ -8,12 +8,14 @@ module "deployment" {
   trading_mode = each.key
 
   names = {
-    service                   = replace(local.names.cloud_run.service, "{mode}", each.key)
-    intents_topic             = replace(local.names.pubsub.intents_topic, "{mode}", each.key)
-    intents_push_subscription = replace(local.names.pubsub.intents_push_subscription, "{mode}", each.key)
-    dead_letter_topic         = replace(local.names.pubsub.dead_letter_topic, "{mode}", each.key)
-    dead_letter_subscription  = replace(local.names.pubsub.dead_letter_subscription, "{mode}", each.key)
-    health_path               = local.names.cloud_run.health_path
+    service                       = replace(local.names.cloud_run.service, "{mode}", each.key)
+    intents_topic                 = replace(local.names.pubsub.intents_topic, "{mode}", each.key)
+    intents_push_subscription     = replace(local.names.pubsub.intents_push_subscription, "{mode}", each.key)
+    dead_letter_topic             = replace(local.names.pubsub.dead_letter_topic, "{mode}", each.key)
+    dead_letter_subscription      = replace(local.names.pubsub.dead_letter_subscription, "{mode}", each.key)
+    dead_letter_push_subscription = replace(local.names.pubsub.dead_letter_push_subscription, "{mode}", each.key)
+    dead_letter_push_path         = local.names.pubsub.dead_letter_push_path
+    health_path                   = local.names.cloud_run.health_path
   }
 
   results_topic        = var.create_results_topic ? google_pubsub_topic.results[0].name : local.results_topic

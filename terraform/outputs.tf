@@ -13,6 +13,11 @@ output "dead_letter_subscriptions" {
   value       = { for mode, d in module.deployment : mode => d.dead_letter_subscription }
 }
 
+output "dead_letter_push_subscriptions" {
+  description = "Dead-letter push subscription (to the worker's dead-letter route) per trading mode; null with delivery = eventarc."
+  value       = { for mode, d in module.deployment : mode => d.dead_letter_push_subscription }
+}
+
 output "credentials_secrets" {
   description = "IB credentials secret per trading mode; add a version with gcloud (see README)."
   value       = { for mode, d in module.deployment : mode => d.credentials_secret }

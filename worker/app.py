@@ -3,6 +3,8 @@
 Routes:
 - ``POST /``: Pub/Sub push (wrapped or unwrapped) and Eventarc / structured CloudEvents.
 - ``POST /intents/<name>``: direct calls (JSON params body, ``Idempotency-Key`` header).
+- ``POST /dead-letters``: push from each dead-letter topic; gives a dead-lettered key its
+  ``failed`` outcome (``dead_lettered``) unless it has one, then acks.
 - ``GET /healthz``: process liveness (Cloud Run's startup and liveness probes).
 - ``GET /readyz``: 200 only while the IB session is connected and synced.
 - ``GET /intents``: the intents and the JSON Schema of their params.
@@ -85,6 +87,10 @@ def _routes(app: Flask, pipeline: Pipeline) -> None:
     def direct(name: str) -> Response:
         return _deliver(pipeline, name)
 
+    @app.post("/dead-letters")
+    def dead_letters() -> Response:
+        return _deliver(pipeline, None, dead_letter=True)
+
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify(status="ok", pid=os.getpid())
@@ -120,7 +126,7 @@ def _routes(app: Flask, pipeline: Pipeline) -> None:
         ), 503
 
 
-def _deliver(pipeline: Pipeline, direct_intent: str | None) -> Response:
+def _deliver(pipeline: Pipeline, direct_intent: str | None, dead_letter: bool = False) -> Response:
     headers = dict(request.headers)
     with logs.bound(
         trace=logs.trace_from_header(
@@ -128,6 +134,8 @@ def _deliver(pipeline: Pipeline, direct_intent: str | None) -> Response:
         )
     ):
         delivery = _read_delivery(headers, pipeline.settings.max_body_bytes, direct_intent)
+        if dead_letter:
+            return _respond(pipeline.dead_letter(delivery))
         return _respond(pipeline.handle(delivery, direct=direct_intent is not None))
 
 

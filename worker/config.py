@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     intent_timeout_seconds: float = Field(
         60.0, gt=0, le=540, validation_alias="INTENT_TIMEOUT_SECONDS"
     )
+    order_ack_seconds: float = Field(10.0, gt=0, le=120, validation_alias="ORDER_ACK_SECONDS")
+    order_search_seconds: float = Field(10.0, gt=0, le=120, validation_alias="ORDER_SEARCH_SECONDS")
     retention_days: float = Field(7.0, gt=0, validation_alias="RETENTION_DAYS")
     config_cache_seconds: float = Field(15.0, ge=0, validation_alias="CONFIG_CACHE_SECONDS")
     max_body_bytes: int = Field(1_000_000, ge=1024, validation_alias="MAX_BODY_BYTES")

@@ -9,9 +9,12 @@ Paths (tried in this order, like functions-framework: CloudEvent first, then raw
 - ``push``: the wrapped Pub/Sub push envelope (JSON).
 - ``direct``: ``POST /intents/<name>``, body = params, options in headers.
 
-A delivery that cannot be understood still gets a key (message id, or a hash of the body) and
+A delivery that cannot be understood still gets a key (message id, or a hash of the body; a
+direct call without Idempotency-Key a key of its own, so its error is answered to it alone) and
 an error, so the pipeline can ack it and publish a rejected outcome: nothing is lost and
-nothing loops. Downstream code sees only ``Delivery``.
+nothing loops. Text that no store accepts (a lone UTF-16 surrogate such as ``"\ud800"``, valid
+JSON and valid ASCII on the wire) is refused here as bad input, before it can reach Firestore.
+Downstream code sees only ``Delivery``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +37,11 @@ from worker.errors import BadInput, WorkerError, describe
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 CE_JSON = "application/cloudevents+json"
 PREVIEW_CHARS = 256
+# Pub/Sub adds these attributes when it moves a message to a dead-letter topic, as a NEW
+# message (new messageId, new publishTime; measured on the emulator, see the README).
+DEAD_LETTER_COUNT = "CloudPubSubDeadLetterSourceDeliveryCount"
+DEAD_LETTER_PUBLISHED = "CloudPubSubDeadLetterSourceTopicPublishTime"
+SURROGATE = "text holds a lone UTF-16 surrogate (\\ud800-\\udfff), which no store accepts"
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class Delivery:
     publish_time: datetime | None = None
     delivery_attempt: int | None = None
     preview: str = ""
+    dead_letter_attempts: int | None = None
 
     @property
     def intent(self) -> str:
@@ -93,7 +102,7 @@ def decode(headers: Mapping[str, str], body: bytes, direct_intent: str | None = 
             _direct(lowered, body, direct_intent) if direct_intent else _transport(lowered, body)
         )
     except _Undecodable as exc:
-        key = exc.message_id or f"body:{digest(body.hex())[:40]}"
+        key = exc.message_id or _fallback_key(exc.route, body)
         return Delivery(
             exc.route, key, Options(), error=exc, message_id=exc.message_id, preview=_preview(body)
         )
@@ -196,34 +205,35 @@ def _direct(h: dict[str, str], body: bytes, intent: str) -> Message:
 
 
 def _to_delivery(m: Message) -> Delivery:
-    preview = _preview(m.data)
+    if not _storable(m.message_id):
+        m = replace(m, message_id="")
+    if DEAD_LETTER_PUBLISHED in m.attributes:  # the original's time keeps windowed keys stable
+        m = replace(m, publish_time=_time(m.attributes[DEAD_LETTER_PUBLISHED]) or m.publish_time)
+    message_id = m.message_id
     meta = {
-        "message_id": m.message_id,
+        "message_id": message_id,
         "publish_time": m.publish_time,
         "delivery_attempt": m.delivery_attempt,
-        "preview": preview,
+        "preview": _preview(m.data),
+        "dead_letter_attempts": _int(m.attributes.get(DEAD_LETTER_COUNT)),
     }
+    fallback = message_id or _fallback_key(m.route, m.data)
     try:
         options = Options.model_validate(pick_attributes(m.attributes))
     except ValidationError as exc:
-        return Delivery(
-            m.route,
-            m.message_id or _body_key(m),
-            Options(),
-            error=BadInput(f"invalid attributes: {describe(exc)}"),
-            **meta,
-        )
+        error = BadInput(f"invalid attributes: {describe(exc)}")
+        return Delivery(m.route, fallback, Options(), error=error, **meta)
+    if not _storable(options.model_dump(mode="json")):
+        return Delivery(m.route, fallback, Options(), error=BadInput(SURROGATE), **meta)
     try:
-        envelope = Envelope.model_validate(_json(m.data, m.route, m.message_id))
+        envelope = Envelope.model_validate(_json(m.data, m.route, message_id))
     except (ValidationError, _Undecodable) as exc:
         reason = describe(exc) if isinstance(exc, ValidationError) else exc.message
-        return Delivery(
-            m.route,
-            options.idempotency_key or m.message_id or _body_key(m),
-            options,
-            error=BadInput(f"invalid intent envelope: {reason}"),
-            **meta,
-        )
+        error = BadInput(f"invalid intent envelope: {reason}")
+        return Delivery(m.route, options.idempotency_key or fallback, options, error=error, **meta)
+    if not _storable(envelope.model_dump()):
+        key = options.idempotency_key or fallback
+        return Delivery(m.route, key, options, error=BadInput(SURROGATE), **meta)
     return Delivery(m.route, _key(m, envelope, options), options, envelope=envelope, **meta)
 
 
@@ -234,12 +244,29 @@ def _key(m: Message, envelope: Envelope, options: Options) -> str:
         return windowed_key(envelope, m.publish_time, options.dedupe_window)
     if m.route == "direct":
         return f"direct:{uuid.uuid4()}"  # no Idempotency-Key: every call is a new run
-    return m.message_id or _body_key(m)
+    return m.message_id or _fallback_key(m.route, m.data)
 
 
-def _body_key(m: Message) -> str:
-    # A push message always has an id; this covers hostile bodies that lack one.
-    return f"body:{digest(m.data.hex())[:40]}"
+def _fallback_key(route: str, body: bytes) -> str:
+    """The key of a delivery that names none: a direct call is answered to itself alone; a
+    push message always has an id, so a body hash covers only hostile bodies lacking one."""
+    return f"direct:{uuid.uuid4()}" if route == "direct" else f"body:{digest(body.hex())[:40]}"
+
+
+def _storable(*values: Any) -> bool:
+    """False when some text holds a lone surrogate, which UTF-8 (and so Firestore) refuses."""
+    try:
+        json.dumps(values, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _b64(value: Any, message_id: str, route: str) -> bytes:
@@ -260,7 +287,7 @@ def _bytes(data: Any) -> bytes:
 
 
 def _text(value: Any) -> str:
-    return value[:256] if isinstance(value, str) else ""
+    return value[:256] if isinstance(value, str) and _storable(value) else ""
 
 
 def _time(value: Any) -> datetime | None:

@@ -9,7 +9,7 @@ IETF Idempotency-Key draft's status codes instead.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -28,12 +28,20 @@ class WorkerError(Exception):
     outcome: ClassVar[str] = "failed"
     direct_status: ClassVar[int] = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details or {}
 
     def as_dict(self) -> dict[str, object]:
-        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+        body: dict[str, object] = {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
 
 
 class Permanent(WorkerError):
@@ -102,6 +110,30 @@ class IntentFailed(Permanent):
     direct_status = 422
 
 
+class ContractNotFound(Permanent):
+    """IB knows no contract matching the spec (error 200), or several do."""
+
+    code = "contract_not_found"
+    outcome = "failed"
+    direct_status = 422
+
+
+class DeadLettered(Permanent):
+    """Pub/Sub gave up on the delivery after its last attempt (``POST /dead-letters``)."""
+
+    code = "dead_lettered"
+    outcome = "failed"
+    direct_status = 422
+
+
+class NotAfterPassed(Permanent):
+    """The delivery arrived after its ``not_after``: acked, nothing run."""
+
+    code = "not_after_passed"
+    outcome = "skipped"
+    direct_status = 200
+
+
 # --- retryable: something we depend on is not there yet --------------------------------------
 class GatewayNotReady(Retryable):
     code = "gateway_not_ready"
@@ -126,6 +158,24 @@ class LeaseHeld(Retryable):
     direct_status = 409
 
 
+class Superseded(Retryable):
+    """This run's lease was taken over by another delivery: it stops and publishes nothing.
+
+    Answered 429, never acked: the taker's own delivery publishes the outcome, and a 2xx here
+    could ack the message while the taker may still fail.
+    """
+
+    code = "superseded"
+    direct_status = 409
+
+
+class OrderStateUnknown(Retryable):
+    """An order may or may not exist: sent without acknowledgement, or a search that did not
+    complete. Never "not there": the next attempt searches again before sending anything."""
+
+    code = "order_state_unknown"
+
+
 class IntentTimeout(Retryable):
     code = "timeout"
     direct_status = 504
@@ -133,7 +183,12 @@ class IntentTimeout(Retryable):
 
 # Pub/Sub push: ack codes are 102/200/201/202/204. 429 and 503 both mean "redeliver"; 429 tells
 # a human reading the logs it was contention, not an outage.
-PUSH_STATUS: dict[type[WorkerError], int] = {LeaseHeld: 429, Retryable: 503, Permanent: 200}
+PUSH_STATUS: dict[type[WorkerError], int] = {
+    LeaseHeld: 429,
+    Superseded: 429,
+    Retryable: 503,
+    Permanent: 200,
+}
 
 
 def push_status(error: WorkerError) -> int:

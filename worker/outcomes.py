@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from cloudevents.core.v1.event import CloudEvent
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1
 
-from worker.errors import PublishFailed
+from worker.edge import Delivery
+from worker.errors import PublishFailed, Retryable, WorkerError
 from worker.names import event_type
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,72 @@ def build(
         "subject": subject,
         "time": time.isoformat(),
         "data_json": json.dumps(data, default=str, ensure_ascii=False),
+    }
+
+
+class Factory:
+    """Builds the stored outcome of a delivery: what it asked, what happened, and when."""
+
+    def __init__(
+        self, source: str, trading_mode: str, gateway: Callable[[], dict[str, Any]]
+    ) -> None:
+        self._source = source
+        self._mode = trading_mode
+        self._gateway = gateway
+
+    def make(
+        self,
+        d: Delivery,
+        *,
+        event_id: str,
+        outcome: str,
+        received_at: datetime,
+        started_at: datetime | None = None,
+        attempt: int = 0,
+        account: str = "",
+        result: dict[str, Any] | None = None,
+        error: WorkerError | None = None,
+        legs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The stored outcome (see ``build``); exactly one of ``result`` and ``error`` counts."""
+        finished = datetime.now(UTC)
+        data: dict[str, Any] = {
+            "intent": d.intent,
+            "idempotency_key": d.key,
+            "trading_mode": self._mode,
+            "account": account or d.options.account,
+            "dry_run": d.options.dry_run,
+            "attempt": attempt,
+            "delivery": {
+                "route": d.route,
+                "message_id": d.message_id,
+                "delivery_attempt": d.delivery_attempt,
+            },
+            "timings": _timings(received_at, started_at, finished),
+            "gateway": {k: v for k, v in self._gateway().items() if k != "accounts"},
+            "params": d.envelope.params if d.envelope else None,
+        }
+        if d.error is not None:
+            data["input_preview"] = d.preview
+        if legs:
+            data["legs"] = legs  # every order this key sent, whatever the outcome
+        data.update({"result": result} if error is None else {"error": error.as_dict()})
+        return build(
+            event_id=event_id,
+            outcome=outcome,
+            source=self._source,
+            subject=d.intent,
+            time=finished,
+            data=data,
+        )
+
+
+def _timings(received: datetime, started: datetime | None, finished: datetime) -> dict[str, Any]:
+    return {
+        "received_at": received.isoformat(),
+        "started_at": started.isoformat() if started else None,
+        "finished_at": finished.isoformat(),
+        "duration_ms": round((finished - received).total_seconds() * 1000, 1),
     }
 
 
@@ -124,3 +192,41 @@ class Publisher:
                 # A failed publish pauses its ordering key until resumed.
                 self._client.resume_publish(self._topic, ordering_key)
             raise PublishFailed(f"publishing outcome failed: {type(exc).__name__}") from exc
+
+
+class Sink(Protocol):
+    def record(self, stored: dict[str, Any]) -> None: ...
+
+
+class Outbox:
+    """Records, publishes and marks one stored outcome (the publish-once protocol, runs.py).
+
+    Both sinks are idempotent (BigQuery insertIds, ce-id), so a replay after a failure in
+    either one simply does both again.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        recorder: Sink,
+        mark_published: Callable[[str], None],
+        mark_failed: Callable[[str], None],
+    ) -> None:
+        self._publisher = publisher
+        self._recorder = recorder
+        self._mark_published = mark_published
+        self._mark_failed = mark_failed
+
+    def send(self, stored: dict[str, Any]) -> None:
+        """Record and publish; on failure tell replays not to wait for us, and re-raise."""
+        try:
+            self._recorder.record(stored)
+            self._publisher.publish(stored)
+        except Retryable:
+            self._mark_failed(stored["id"])
+            raise
+        self._mark_published(stored["id"])
+
+    def publish_only(self, stored: dict[str, Any]) -> None:
+        """An outcome kept outside any record (a refused key reuse has its own id)."""
+        self._publisher.publish(stored)

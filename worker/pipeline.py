@@ -1,57 +1,49 @@
-"""One delivery, start to end: validate -> claim -> run -> record -> publish -> answer.
+"""One delivery, start to end: admit -> claim -> run -> finish -> publish -> answer.
 
-``Pipeline.handle`` is the only caller of the run store, the intents and the publisher; it
-never raises for a delivery's content. Every path ends in a ``Reply`` whose status follows the
-error taxonomy in ``errors.py``: permanent outcomes are acked with their outcome published,
-retryable ones are answered 503/429 so Pub/Sub redelivers.
+``Pipeline.handle`` only orchestrates: admission (``admission.py``) decides what may run, the
+record's state machine (``runs.py``) decides who runs it, ``execution.py`` runs the intent on
+its ``Context`` (orders through ``ctx.orders``, ``journal.py``), and ``outcomes.py`` publishes.
+It never
+raises for a delivery's content: every path ends in a ``Reply`` whose status follows the one
+table in ``errors.py`` (permanent outcomes acked and published, retryable ones 503/429).
+After a claim, no exception leaves a lease held: the run finishes (an unexpected error, after
+a retry budget, as failed), or the lease is released, or another holder has it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
+import threading
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from worker import outcomes
+from worker.admission import Admission, Admitted, NotServed, fingerprint_of
 from worker.config import Settings, TradingConfig
 from worker.edge import Delivery
-from worker.envelope import digest
 from worker.errors import (
-    BadInput,
-    GatewayNotReady,
+    DeadLettered,
     IntentFailed,
-    InvalidParams,
     KeyReused,
     LeaseHeld,
     Permanent,
     Retryable,
-    RiskRefused,
-    UnknownIntent,
+    StoreUnavailable,
+    Superseded,
     WorkerError,
-    describe,
     direct_status,
     push_status,
 )
-from worker.intents import REGISTRY, Context, IntentSpec
+from worker.execution import Executor
 from worker.logs import bind
 from worker.recording import NoRecorder, Recorder
-from worker.runs import Claim, ClaimKind, Heartbeat, RunStore, fingerprint
+from worker.runs import ClaimKind, Lease, Replay, RunStore, replay_of
 
 log = logging.getLogger(__name__)
-MAX_PARAMS_BYTES = 64 * 1024  # params are stored in the record (Firestore docs <= 1 MiB)
-MAX_ATTEMPTS_FOR_BUGS = 3  # an unexpected exception is retried, then reported as failed
-# A finisher records and publishes right after storing its outcome. A copy replaying an
-# unpublished outcome within this grace is told to retry later (429), so twenty concurrent
-# copies publish once and none is acked before the outcome is out. After the grace, or once
-# the finisher marked its publish as failed, a replay publishes for it.
-PUBLISH_GRACE = timedelta(seconds=20)
 _HOST = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -68,10 +60,6 @@ class _Run:
     delivery: Delivery
     direct: bool
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    spec: IntentSpec | None = None
-    params: Any = None
-    account: str = ""
-    fp: str = ""
 
     @property
     def key(self) -> str:
@@ -79,7 +67,7 @@ class _Run:
 
 
 class Pipeline:
-    """Wires the run store, the broker session, the intents and the publisher together."""
+    """Wires admission, the run store, the broker session, the intents and the outbox."""
 
     def __init__(
         self,
@@ -92,272 +80,176 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.runs = runs
-        self.publisher = publisher
         self.broker = broker
         self.trading_config = trading_config
-        self.recorder = recorder or NoRecorder()
+        self.admission = Admission(settings, trading_config.get, broker.accounts_if_ready)
+        self.outcomes = outcomes.Factory(settings.source, settings.trading_mode, broker.status)
+        self.executor = Executor(
+            settings, broker, trading_config.get, self.admission.account_for, self.outcomes
+        )
+        self.outbox = outcomes.Outbox(
+            publisher, recorder or NoRecorder(), runs.mark_published, runs.mark_publish_failed
+        )
+        # Outcomes whose finishing write failed (Firestore away): the retry finishes them
+        # instead of running the intent again.
+        self._unfinished: dict[str, tuple[Lease, dict[str, Any]]] = {}
+        self._unfinished_lock = threading.Lock()
 
     def handle(self, delivery: Delivery, direct: bool = False) -> Reply:
         """Process one delivery and say how to answer it."""
-        run = _Run(delivery, direct)
-        bind(
-            key=delivery.key[:128],
-            route=delivery.route,
-            intent=delivery.intent[:64] or None,
-            message_id=delivery.message_id or None,
+        return self._guarded(_Run(delivery, direct), self._handle)
+
+    def dead_letter(self, delivery: Delivery) -> Reply:
+        """A delivery Pub/Sub gave up on: finish its key as failed unless it has an outcome."""
+        attempts = delivery.dead_letter_attempts
+        error = DeadLettered(
+            f"Pub/Sub gave up after {attempts or 'its maximum'} delivery attempts",
+            {"delivery_attempts": attempts},
         )
+        return self._guarded(
+            _Run(delivery, False), lambda run: self._final(self._original(run), error)
+        )
+
+    def _original(self, run: _Run) -> _Run:
+        """A dead letter is a new message (new id): a key that was the original message id is
+        found again through the record's fingerprint and publish time."""
+        d = run.delivery
+        if d.options.idempotency_key or d.options.dedupe_window or d.publish_time is None:
+            return run  # the key is carried by the message itself
+        fp = fingerprint_of(d)
+        key = self.runs.find_key(fp, d.publish_time)
+        key = key or f"dead-letter:{d.publish_time.isoformat()}:{fp[:32]}"  # never claimed
+        return _Run(replace(d, key=key), run.direct, run.received_at)
+
+    # -- the steps ----------------------------------------------------------------------------
+    def _guarded(self, run: _Run, step: Any) -> Reply:
+        d = run.delivery
+        bind(key=d.key[:128], route=d.route, intent=d.intent[:64] or None)
+        bind(message_id=d.message_id or None)
         try:
-            return self._handle(run)
+            return step(run)
         except WorkerError as exc:
             return _error_reply(run, exc)
 
-    # -- the steps ----------------------------------------------------------------------------
     def _handle(self, run: _Run) -> Reply:
-        d = run.delivery
-        if d.error is not None:
-            return self._final(
-                run, d.error.outcome, error=d.error, fp=digest("undecodable", d.route, d.preview)
-            )
-        if d.options.account and not self._serves(d.options.account):
-            log.info("account %s is not served here; acked without a record", d.options.account)
+        try:
+            admitted = self.admission.admit(run.delivery, run.received_at)
+        except NotServed as exc:
+            log.info("account %s is not served here; acked without a record", exc)
             return Reply(204, {})
-        try:
-            self._validate(run)
         except Permanent as exc:
-            return self._final(run, exc.outcome, error=exc)
-        if d.options.not_after and run.received_at > d.options.not_after:
-            return self._final(run, "skipped", result={"reason": "not_after has passed"})
-        return self._claim_and_run(run)
-
-    def _validate(self, run: _Run) -> None:
+            return self._final(run, exc)
+        pending = self._take_unfinished(admitted)
+        if pending is not None:
+            return self._finish(run, *pending)
         d = run.delivery
-        if d.envelope is None:  # decode() sets exactly one of envelope and error
-            raise BadInput("delivery has no intent envelope")
-        run.fp = fingerprint(
-            d.envelope.intent, d.envelope.params, d.options.account, d.options.dry_run
+        claim = self.runs.claim(
+            admitted.key, admitted.fingerprint, admitted.spec.name, _holder(), d.publish_time
         )
-        spec = REGISTRY.get(d.envelope.intent)
-        if spec is None:
-            raise UnknownIntent(
-                f"unknown intent {d.envelope.intent[:64]!r}; known: {', '.join(sorted(REGISTRY))}"
-            )
-        if len(json.dumps(d.envelope.params)) > MAX_PARAMS_BYTES:
-            raise InvalidParams(f"params exceed {MAX_PARAMS_BYTES} bytes")
-        try:
-            run.params = spec.params.model_validate(d.envelope.params)
-        except ValidationError as exc:
-            raise InvalidParams(f"invalid params: {describe(exc)}") from None
-        if spec.places_orders and d.route == "direct" and not d.options.idempotency_key:
-            raise BadInput("intents that place orders need an Idempotency-Key header")
-        run.spec = spec
-        self._risk_gate(spec)
-
-    def _risk_gate(self, spec: IntentSpec) -> None:
-        if not spec.places_orders:
-            return  # read-only intents run even with the kill switch on
-        if self.settings.trading_mode == "live" and not self.settings.allow_live_trading:
-            raise RiskRefused("live trading is not enabled (set ALLOW_LIVE_TRADING=true)")
-        if self.trading_config.get().get("tradingEnabled", True) is False:
-            raise RiskRefused("trading is disabled by config tradingEnabled=false")
-
-    def _claim_and_run(self, run: _Run) -> Reply:
-        holder = f"{_HOST}:{uuid.uuid4().hex[:12]}"
-        claim = self.runs.claim(run.key, run.fp, run.delivery.intent, holder)
         if claim.kind is ClaimKind.MISMATCH:
-            return self._mismatch(run)
+            return self._mismatch(run, admitted.fingerprint)
+        if claim.kind is ClaimKind.FINISHED:
+            return self._replay(run, claim.record)
+        if claim.lease is None:
+            raise LeaseHeld("another delivery of this key is running; retry later")
+        bind(attempt=claim.attempt)
+        return self._execute(run, admitted, claim.lease)
+
+    def _execute(self, run: _Run, admitted: Admitted, lease: Lease) -> Reply:
+        stored = self.executor.run(admitted, lease, run.received_at)
+        return self._finish(run, lease, stored)
+
+    def _finish(self, run: _Run, lease: Lease, stored: dict[str, Any]) -> Reply:
+        try:
+            record = lease.finish(stored)
+        except StoreUnavailable:
+            self._keep_unfinished(run.key, lease, stored)
+            raise
+        except Exception as exc:  # e.g. Firestore refuses the result (size, text): keep a failure
+            log.error("the outcome could not be stored", exc_info=exc)
+            record = self._finish_unstorable(run, lease, stored, exc)
+        if record is None:
+            raise Superseded("another delivery took this key over; its outcome stands")
+        return self._publish_and_reply(run, record["outcome"])
+
+    def _finish_unstorable(
+        self, run: _Run, lease: Lease, stored: dict[str, Any], exc: Exception
+    ) -> dict[str, Any] | None:
+        error = IntentFailed(f"the outcome could not be stored: {type(exc).__name__}")
+        data = outcomes.data_of(stored)
+        failed = self.outcomes.make(
+            run.delivery, event_id=stored["id"], outcome="failed", received_at=run.received_at,
+            attempt=lease.attempt, account=data.get("account") or "", error=error,
+            legs=data.get("legs"),
+        )  # fmt: skip
+        try:
+            return lease.finish(failed)
+        except Exception:
+            lease.release(f"outcome unstorable: {type(exc).__name__}")
+            raise Retryable("the outcome could not be stored; will retry") from exc
+
+    def _final(self, run: _Run, error: Permanent) -> Reply:
+        """An outcome decided without running the intent: rejected, skipped, dead-lettered."""
+        d, fp = run.delivery, fingerprint_of(run.delivery)
+
+        def build(record: dict[str, Any] | None) -> dict[str, Any]:
+            return self.outcomes.make(
+                d, event_id=self.runs.doc_id(d.key), outcome=error.outcome,
+                received_at=run.received_at, error=error,
+                attempt=int((record or {}).get("attempt", 0)),
+                legs=(record or {}).get("legs") or None,
+            )  # fmt: skip
+
+        claim = self.runs.record_final(d.key, fp, d.intent, build)
+        if claim.kind is ClaimKind.MISMATCH:
+            return self._mismatch(run, fp)
         if claim.kind is ClaimKind.FINISHED:
             return self._replay(run, claim.record)
         if claim.kind is ClaimKind.BUSY:
-            raise LeaseHeld("another delivery of this key is running; retry later")
-        bind(attempt=claim.attempt)
-        return self._execute(run, claim)
+            raise LeaseHeld("this key is running right now; retry later")
+        return self._publish_and_reply(run, claim.record["outcome"])
 
-    def _execute(self, run: _Run, claim: Claim) -> Reply:
-        started = datetime.now(UTC)
-        try:
-            with Heartbeat(self.runs, claim, self.settings.lease_seconds / 3):
-                result = self._run_intent(run)
-        except Retryable as exc:
-            self.runs.release(claim, exc.message)
-            raise
-        except Permanent as exc:
-            return self._finish(run, claim, exc.outcome, error=exc, started=started)
-        except Exception as exc:
-            log.exception("intent %s raised unexpectedly", run.delivery.intent)
-            return self._unexpected(run, claim, exc, started)
-        return self._finish(run, claim, "succeeded", result=result, started=started)
-
-    def _run_intent(self, run: _Run) -> dict[str, Any]:
-        if run.spec is None:  # _validate sets it before any claim
-            raise IntentFailed("intent was not validated")
-        run.account = self._account(run.delivery.options.account)
-        ctx = Context(
-            broker=self.broker,
-            account=run.account,
-            dry_run=run.delivery.options.dry_run,
-            trading_mode=self.settings.trading_mode,
-            timeout=self.settings.intent_timeout_seconds,
-            config=self.trading_config.get,
-        )
-        return run.spec.run(ctx, run.params)
-
-    def _unexpected(self, run: _Run, claim: Claim, exc: Exception, started: datetime) -> Reply:
-        if claim.attempt < MAX_ATTEMPTS_FOR_BUGS:
-            self.runs.release(claim, repr(exc))
-            raise Retryable(f"internal error ({type(exc).__name__}); will retry")
-        error = IntentFailed(f"internal error after {claim.attempt} attempts: {type(exc).__name__}")
-        return self._finish(run, claim, "failed", error=error, started=started)
-
-    # -- accounts -----------------------------------------------------------------------------
-    def _serves(self, account: str) -> bool:
-        if self.settings.accounts:
-            return account in self.settings.accounts
-        if not self.broker.ready:
-            raise GatewayNotReady("cannot tell which accounts are served before the gateway is up")
-        return account in self.broker.status()["accounts"]
-
-    def _account(self, requested: str | None) -> str:
-        if requested:
-            return requested
-        served = sorted(self.settings.accounts) or self.broker.status()["accounts"]
-        if len(served) == 1:
-            return served[0]
-        if not served:
-            raise GatewayNotReady("IB gateway session is not ready")
-        raise InvalidParams("this deployment serves several accounts: set the account attribute")
-
-    # -- outcomes -----------------------------------------------------------------------------
-    def _final(
-        self,
-        run: _Run,
-        outcome: str,
-        *,
-        error: WorkerError | None = None,
-        result: dict[str, Any] | None = None,
-        fp: str | None = None,
-    ) -> Reply:
-        """An outcome decided without running the intent (rejected, skipped)."""
-        stored = self._outcome(
-            run,
-            outcome,
-            error=error,
-            result=result,
-            started=None,
-            event_id=self.runs.doc_id(run.key),
-        )
-        claim = self.runs.record_final(run.key, fp or run.fp, run.delivery.intent, stored)
-        if claim.kind is ClaimKind.MISMATCH:
-            return self._mismatch(run)
-        if claim.kind is ClaimKind.FINISHED:
-            return self._replay(run, claim.record)
-        return self._publish_and_reply(run, stored)
-
-    def _finish(
-        self,
-        run: _Run,
-        claim: Claim,
-        outcome: str,
-        *,
-        started: datetime,
-        error: WorkerError | None = None,
-        result: dict[str, Any] | None = None,
-    ) -> Reply:
-        stored = self._outcome(
-            run,
-            outcome,
-            error=error,
-            result=result,
-            started=started,
-            event_id=claim.doc_id,
-            attempt=claim.attempt,
-        )
-        record = self.runs.finish(claim, stored)
-        if record.get("outcome", {}).get("id") != stored["id"] or record.get("published"):
-            return self._replay(run, record)
-        return self._publish_and_reply(run, record["outcome"])
-
-    def _mismatch(self, run: _Run) -> Reply:
+    def _mismatch(self, run: _Run, fp: str) -> Reply:
         """Same key, other content: refuse with an id of its own, never the old outcome."""
         error = KeyReused("idempotency key was already used with different intent/params")
-        stored = self._outcome(
-            run,
-            "rejected",
-            error=error,
-            started=None,
-            event_id=self.runs.mismatch_id(run.key, run.fp),
-        )
-        self.publisher.publish(stored)
+        stored = self.outcomes.make(
+            run.delivery, event_id=self.runs.mismatch_id(run.key, fp), outcome="rejected",
+            received_at=run.received_at, error=error,
+        )  # fmt: skip
+        self.outbox.publish_only(stored)
         return _reply(run, stored, replayed=False)
 
     def _replay(self, run: _Run, record: dict[str, Any]) -> Reply:
         stored = record["outcome"]
-        if not record.get("published"):
-            if not (record.get("publish_failed") or _publish_overdue(record)):
-                raise LeaseHeld("the outcome of this key is being published; retry later")
-            self._publish(stored)  # the finisher failed or crashed before publishing
+        action = replay_of(record)
+        if action is Replay.WAIT:
+            raise LeaseHeld("the outcome of this key is being published; retry later")
+        if action is Replay.PUBLISH:
+            self.outbox.send(stored)  # its finisher failed or vanished before publishing
         log.info("replayed the stored %s outcome of this key", stored["outcome"])
         return _reply(run, stored, replayed=True)
 
-    def _publish(self, stored: dict[str, Any]) -> None:
-        """Record and publish a stored outcome, then mark its record as published.
-
-        Both sinks are idempotent (BigQuery insertIds, ce-id), so a replay after a failure in
-        either one simply does both again.
-        """
-        self.recorder.record(stored)
-        self.publisher.publish(stored)
-        self.runs.mark_published(stored["id"])
-
     def _publish_and_reply(self, run: _Run, stored: dict[str, Any]) -> Reply:
-        try:
-            self._publish(stored)
-        except Retryable:
-            self.runs.mark_publish_failed(stored["id"])  # the next replay need not wait
-            raise
+        self.outbox.send(stored)
         log.info("outcome %s published", stored["outcome"])
         return _reply(run, stored, replayed=False)
 
-    def _outcome(
-        self,
-        run: _Run,
-        outcome: str,
-        *,
-        event_id: str,
-        started: datetime | None,
-        error: WorkerError | None = None,
-        result: dict[str, Any] | None = None,
-        attempt: int = 0,
-    ) -> dict[str, Any]:
-        d, finished = run.delivery, datetime.now(UTC)
-        data: dict[str, Any] = {
-            "intent": d.intent,
-            "idempotency_key": d.key,
-            "trading_mode": self.settings.trading_mode,
-            "account": run.account or d.options.account,
-            "dry_run": d.options.dry_run,
-            "attempt": attempt,
-            "delivery": {
-                "route": d.route,
-                "message_id": d.message_id,
-                "delivery_attempt": d.delivery_attempt,
-            },
-            "timings": _timings(run.received_at, started, finished),
-            "gateway": {k: v for k, v in self.broker.status().items() if k != "accounts"},
-        }
-        data["params"] = d.envelope.params if d.envelope else None
-        if d.error is not None:
-            data["input_preview"] = d.preview
-        data.update({"result": result} if error is None else {"error": error.as_dict()})
-        return outcomes.build(
-            event_id=event_id,
-            outcome=outcome,
-            source=self.settings.source,
-            subject=d.intent,
-            time=finished,
-            data=data,
-        )
+    # -- outcomes whose finishing write failed ----------------------------------------------
+    def _keep_unfinished(self, key: str, lease: Lease, stored: dict[str, Any]) -> None:
+        with self._unfinished_lock:
+            self._unfinished[key] = (lease, stored)
+        log.warning("outcome kept in memory until Firestore takes it; the retry finishes it")
 
-    # -- replies ------------------------------------------------------------------------------
+    def _take_unfinished(self, admitted: Admitted) -> tuple[Lease, dict[str, Any]] | None:
+        with self._unfinished_lock:
+            pending = self._unfinished.get(admitted.key)
+            if pending is None or pending[0].record["fingerprint"] != admitted.fingerprint:
+                return None  # other content under this key: the claim refuses it
+            return self._unfinished.pop(admitted.key)
+
+
+def _holder() -> str:
+    return f"{_HOST}:{uuid.uuid4().hex[:12]}"
 
 
 def _reply(run: _Run, stored: dict[str, Any], replayed: bool) -> Reply:
@@ -381,17 +273,3 @@ def _error_reply(run: _Run, exc: WorkerError) -> Reply:
     log.warning("delivery not processed (%s): %s", exc.code, exc.message)
     status = exc.direct_status if run.direct else push_status(exc)
     return Reply(status, {"error": exc.as_dict(), "key": run.key[:256]})
-
-
-def _publish_overdue(record: dict[str, Any]) -> bool:
-    finished = record.get("finished_at")
-    return finished is None or datetime.now(UTC) - finished > PUBLISH_GRACE
-
-
-def _timings(received: datetime, started: datetime | None, finished: datetime) -> dict[str, Any]:
-    return {
-        "received_at": received.isoformat(),
-        "started_at": started.isoformat() if started else None,
-        "finished_at": finished.isoformat(),
-        "duration_ms": round((finished - received).total_seconds() * 1000, 1),
-    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from ibsim import pnl
 from ibsim.messages import In
 from ibsim.messages import account as msg
 from ibsim.messages.requests import BadRequest, FieldReader
@@ -134,6 +135,68 @@ def cancel_account_summary(s: Session, fields: list[str]) -> None:
     s.subs.summary.pop(FieldReader(fields, 2).int(), None)
 
 
+# --- reqPositionsMulti -----------------------------------------------------------------------
+
+
+def req_positions_multi(s: Session, fields: list[str]) -> None:
+    """``74, 1, reqId, account, modelCode`` -> ``71`` per position then ``72``.
+
+    Only the initial download: later changes are not pushed (see docs/ibsim-fidelity.md).
+    Positions belong to no model, so a model code other than "" finds none.
+    """
+    r = FieldReader(fields, 2)
+    req_id, asked, model = r.int(), r.str(), r.str()
+    accounts = _accounts(s, asked)
+    for pos in s.sim.broker.positions():
+        if pos.account in accounts and not model:
+            s.send(msg.position_multi(req_id, pos, model))
+    s.send(msg.position_multi_end(req_id))
+
+
+# --- reqPnL / reqPnLSingle --------------------------------------------------------------------
+
+
+def req_pnl(s: Session, fields: list[str]) -> None:
+    """``92, reqId, account, modelCode`` -> ``94`` now and whenever the figures change."""
+    r = FieldReader(fields, 1)
+    req_id, account = r.int(), _accounts(s, r.str())[0]
+    s.subs.pnl[req_id] = (account, 0)
+    push_pnl(s)
+
+
+def req_pnl_single(s: Session, fields: list[str]) -> None:
+    """``94, reqId, account, modelCode, conId`` -> ``95`` now and on every change."""
+    r = FieldReader(fields, 1)
+    req_id, account = r.int(), _accounts(s, r.str())[0]
+    r.skip(1)  # modelCode
+    s.subs.pnl[req_id] = (account, r.int())
+    push_pnl(s)
+
+
+def cancel_pnl(s: Session, fields: list[str]) -> None:
+    req_id = FieldReader(fields, 1).int()
+    s.subs.pnl.pop(req_id, None)
+    s.subs.sent_pnl.pop(req_id, None)
+
+
+def push_pnl(s: Session) -> None:
+    """Send the P&L subscriptions whose figures changed since last sent (IB: once a second)."""
+    for req_id, (account, con_id) in list(s.subs.pnl.items()):
+        figures, message = _pnl_now(s, req_id, account, con_id)
+        if s.subs.sent_pnl.get(req_id) != figures:
+            s.subs.sent_pnl[req_id] = figures
+            s.send(message)
+
+
+def _pnl_now(s: Session, req_id: int, account: str, con_id: int) -> tuple[object, list[str]]:
+    ledger = s.sim.broker.ledger
+    if con_id:
+        single = pnl.position_pnl(ledger, account, con_id)
+        return single, msg.pnl_single(req_id, single)
+    whole = pnl.account_pnl(ledger, account)
+    return whole, msg.pnl(req_id, whole)
+
+
 # --- updates ----------------------------------------------------------------------------------
 
 
@@ -148,6 +211,7 @@ def push_update(s: Session, account: str) -> None:
         _send_summary(s, req_id, account, tags)
     if s.subs.positions:
         _send_positions(s)
+    push_pnl(s)
 
 
 HANDLERS = {
@@ -158,4 +222,10 @@ HANDLERS = {
     In.CANCEL_ACCOUNT_UPDATES_MULTI: cancel_account_updates_multi,
     In.REQ_ACCOUNT_SUMMARY: req_account_summary,
     In.CANCEL_ACCOUNT_SUMMARY: cancel_account_summary,
+    In.REQ_POSITIONS_MULTI: req_positions_multi,
+    In.CANCEL_POSITIONS_MULTI: lambda s, fields: None,  # nothing streams after the download
+    In.REQ_PNL: req_pnl,
+    In.CANCEL_PNL: cancel_pnl,
+    In.REQ_PNL_SINGLE: req_pnl_single,
+    In.CANCEL_PNL_SINGLE: cancel_pnl,
 }

@@ -17,7 +17,7 @@ from ibsim.messages.requests import (
     read_execution_filter,
     read_place_order,
 )
-from ibsim.model import TERMINAL_STATUSES, NotCancellable, Order, OrderRejected
+from ibsim.model import TERMINAL_STATUSES, NotCancellable, Order, OrderRejected, OrderRequest
 
 if TYPE_CHECKING:
     from ibsim.session import Session
@@ -25,12 +25,18 @@ if TYPE_CHECKING:
 REJECTED_PREFIX = "Order rejected - reason:"
 
 
+CODE_NOT_FOUND = 10147  # cancelOrder for an id this client never used
+
+
 def place_order(s: Session, fields: list[str]) -> None:
     """``3, orderId, contract, order``: new order, or a modify when the id is known."""
     decoded = read_place_order(fields, s.client_id or 0, s.version)
     req = decoded.request
     if decoded.what_if:
-        raise BadRequest("What-if orders are not supported by ibsim")
+        what_if(s, req)
+        return
+    if s.sim.faults.take_drop_on_place():
+        s.sim.drop_all()  # fault: the order goes ahead, but nobody hears of it
     if not req.contract.exchange:
         raise BadRequest("Missing order exchange.")  # what the real gateway answers (321)
     if not req.account and len(s.sim.broker.accounts) == 1:
@@ -43,6 +49,18 @@ def place_order(s: Session, fields: list[str]) -> None:
     s.sim.process_soon()  # fills arrive asynchronously, after the Submitted status
 
 
+def what_if(s: Session, req: OrderRequest) -> None:
+    """whatIf=1: an openOrder with the margins and commission it would cost; nothing placed."""
+    if not req.contract.exchange:
+        raise BadRequest("Missing order exchange.")
+    try:
+        order, answer = s.sim.broker.what_if(req)
+    except OrderRejected as exc:
+        s.error(req.order_id, exc.code, rejection_text(exc))
+        return
+    s.send(msg.open_order(order, order.request.account, s.version, answer))
+
+
 def rejection_text(exc: OrderRejected) -> str:
     """IB's wording: 201 texts start with "Order rejected - reason:"."""
     if exc.code == 201 and not exc.reason.startswith(REJECTED_PREFIX):
@@ -51,14 +69,18 @@ def rejection_text(exc: OrderRejected) -> str:
 
 
 def cancel_order(s: Session, fields: list[str]) -> None:
-    """``4, 1, orderId[, manualOrderCancelTime]`` -> 202 then Cancelled, or 10148."""
+    """``4, 1, orderId[, manualOrderCancelTime]`` -> 202 then Cancelled; 10147 for an id this
+    client never used, 10148 for an order that is already done."""
     order_id = FieldReader(fields, 2).int()
     broker = s.sim.broker
     order = broker.order(s.client_id or 0, order_id)
-    if order is None or order.status in TERMINAL_STATUSES:
-        state = order.status.value if order else "Unknown"
+    if order is None:
+        text = f"OrderId {order_id} that needs to be cancelled is not found."
+        s.error(order_id, CODE_NOT_FOUND, text)
+        return
+    if order.status in TERMINAL_STATUSES:
         text = f"OrderId {order_id} that needs to be cancelled cannot be cancelled"
-        s.error(order_id, 10148, f"{text}, state: {state}.")
+        s.error(order_id, 10148, f"{text}, state: {order.status.value}.")
         return
     # The gateway announces 202 first; the Cancelled orderStatus follows.
     s.error(order_id, 202, "Order Canceled - reason:")
@@ -70,9 +92,19 @@ def cancel_order(s: Session, fields: list[str]) -> None:
 
 def send_order(s: Session, order: Order) -> None:
     """openOrder then orderStatus for one order, laid out for this client's version."""
+    for fields in _order_messages(s, order):
+        s.send(fields)
+
+
+def push_order(s: Session, order: Order) -> None:
+    """The same pair as an event to the order's owner (it queues behind late acks)."""
+    for fields in _order_messages(s, order):
+        s.send_order_event(fields)
+
+
+def _order_messages(s: Session, order: Order) -> list[list[str]]:
     account = order.request.account or s.sim.broker.accounts[0]
-    s.send(msg.open_order(order, account, s.version))
-    s.send(msg.order_status(order))
+    return [msg.open_order(order, account, s.version), msg.order_status(order)]
 
 
 def req_open_orders(s: Session, fields: list[str]) -> None:

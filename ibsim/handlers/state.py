@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ibsim.model import Instrument, PortfolioItem, Position, Quote
+from ibsim.model import Instrument, PortfolioItem, Position
 
 
 @dataclass
 class Ticker:
-    """A streaming market-data subscription and the last quote sent on it."""
+    """A market-data subscription and what was last sent on it (only changes are sent)."""
 
     instrument: Instrument
-    delayed: bool
-    last: Quote | None = None
+    requested_type: int  # reqMarketDataType in force when it was requested
+    generic: frozenset[str] = frozenset()  # genericTickList entries ("233", "mdoff", ...)
+    sent: dict[int, list[str]] = field(default_factory=dict)  # tick type -> message sent
+    data_type: int = 0  # the marketDataType last announced
+    due: float = 0.0  # loop time of the next sample
+    started: bool = False  # the first sample (with the once-only ticks) has been sent
+
+    @property
+    def top(self) -> bool:
+        """Top of book wanted (``mdoff`` turns it off: generic ticks only)."""
+        return "mdoff" not in self.generic
 
 
 @dataclass
@@ -27,3 +36,6 @@ class Subscriptions:
     positions: bool = False
     sent_positions: dict[tuple[str, int], Position] = field(default_factory=dict)
     sent_portfolio: dict[int, PortfolioItem] = field(default_factory=dict)
+    pnl: dict[int, tuple[str, int]] = field(default_factory=dict)  # reqId -> (account, conId)
+    sent_pnl: dict[int, object] = field(default_factory=dict)  # reqId -> figures last sent
+    pnl_due: float = 0.0  # loop time of the next P&L check

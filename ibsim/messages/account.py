@@ -1,9 +1,10 @@
-"""Account messages: positions, account values, portfolio, multi updates, summary."""
+"""Account messages: positions, account values, portfolio, multi updates, summary, P&L."""
 
 from __future__ import annotations
 
 from ibsim.messages import Out, contract_fields, listing_exchange
 from ibsim.model import AccountValue, PortfolioItem, Position
+from ibsim.pnl import PnL, PnLSingle
 from ibsim.wire import fmt_decimal, fmt_float
 
 
@@ -87,3 +88,46 @@ def account_summary(req_id: int, value: AccountValue) -> list[str]:
 
 def account_summary_end(req_id: int) -> list[str]:
     return [str(Out.ACCOUNT_SUMMARY_END), "1", str(req_id)]
+
+
+def position_multi(req_id: int, pos: Position, model_code: str) -> list[str]:
+    """``71, 1, reqId, account, contract(11), position, avgCost, modelCode``."""
+    inst = pos.instrument
+    return [
+        str(Out.POSITION_MULTI),
+        "1",
+        str(req_id),
+        pos.account,
+        *contract_fields(inst, listing_exchange(inst)),
+        fmt_decimal(pos.quantity),
+        fmt_float(pos.avg_cost),
+        model_code,
+    ]
+
+
+def position_multi_end(req_id: int) -> list[str]:
+    return [str(Out.POSITION_MULTI_END), "1", str(req_id)]
+
+
+def pnl(req_id: int, figures: PnL) -> list[str]:
+    """``94, reqId, dailyPnL, unrealizedPnL, realizedPnL`` (no version field)."""
+    return [
+        str(Out.PNL),
+        str(req_id),
+        fmt_float(figures.daily),
+        fmt_float(figures.unrealized),
+        fmt_float(figures.realized),
+    ]
+
+
+def pnl_single(req_id: int, figures: PnLSingle) -> list[str]:
+    """``95, reqId, position, dailyPnL, unrealizedPnL, realizedPnL, value``."""
+    return [
+        str(Out.PNL_SINGLE),
+        str(req_id),
+        fmt_decimal(figures.position),
+        fmt_float(figures.daily),
+        fmt_float(figures.unrealized),
+        fmt_float(figures.realized),
+        fmt_float(figures.value),
+    ]

@@ -9,6 +9,13 @@ from ibsim.wire import fmt_decimal, fmt_float, fmt_multiplier
 # Tick type ids (IB's TickType): live and delayed variants.
 LIVE_TICKS = {"bid": 1, "ask": 2, "last": 4, "close": 9, "volume": 8, "last_time": 45}
 DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "close": 75, "volume": 74, "last_time": 88}
+# A price tick's own size tick: sent alone when only the size changed.
+SIZE_OF = {1: 0, 2: 3, 4: 5, 66: 69, 67: 70, 68: 71}
+# Generic ticks ibsim models (reqMktData genericTickList) and the ticks they bring.
+RT_VOLUME, SHORTABLE, SHORTABLE_SHARES = 48, 46, 89
+MISC_STATS = {"low13week": 15, "high13week": 16, "low26week": 17, "high26week": 18,
+              "low52week": 19, "high52week": 20}  # fmt: skip
+AVERAGE_VOLUME = 21
 
 
 def _last_times(inst: Instrument) -> str:
@@ -18,8 +25,14 @@ def _last_times(inst: Instrument) -> str:
     return f"{inst.last_trade_date} 09:30 {inst.time_zone}"
 
 
+def _sec_ids(inst: Instrument) -> list[str]:
+    """secIdList: its count, then tag/value pairs (stocks carry their ISIN)."""
+    return ["1", "ISIN", inst.isin] if inst.isin else ["0"]
+
+
 def contract_details(req_id: int, inst: Instrument) -> list[str]:
-    """``10, reqId, ...`` (no version field since v164); 40 fields with no secIds."""
+    """``10, reqId, ...`` (no version field since v164); 40 fields with no secIds, 42 with
+    the ISIN."""
     return [
         str(Out.CONTRACT_DATA),
         str(req_id),
@@ -51,7 +64,7 @@ def contract_details(req_id: int, inst: Instrument) -> list[str]:
         inst.liquid_hours,
         "",  # evRule
         "",  # evMultiplier
-        "0",  # secIdList count
+        *_sec_ids(inst),
         "1",  # aggGroup
         "",  # underSymbol
         "",  # underSecType
@@ -93,17 +106,35 @@ def tick_string(req_id: int, tick_type: int, value: str) -> list[str]:
     return [str(Out.TICK_STRING), "6", str(req_id), str(tick_type), value]
 
 
-def quote_ticks(req_id: int, quote: Quote, epoch: int, *, delayed: bool) -> list[list[str]]:
-    """The messages that carry one quote: bid, ask, last, close, volume, last timestamp."""
+def tick_generic(req_id: int, tick_type: int, value: float) -> list[str]:
+    return [str(Out.TICK_GENERIC), "6", str(req_id), str(tick_type), fmt_float(value)]
+
+
+def tick_req_params(req_id: int, min_tick: float, bbo_exchange: str = "") -> list[str]:
+    """``81, reqId, minTick, bboExchange, snapshotPermissions``: what a gateway sends right
+    after the market data type of every reqMktData."""
+    return [str(Out.TICK_REQ_PARAMS), str(req_id), repr(min_tick), bbo_exchange, "3"]
+
+
+def top_of_book(req_id: int, quote: Quote, *, delayed: bool) -> dict[int, list[str]]:
+    """bid, ask and last (with their sizes) and the day's volume, keyed by tick type."""
     ids = DELAYED_TICKS if delayed else LIVE_TICKS
-    return [
-        tick_price(req_id, ids["bid"], quote.bid, quote.bid_size),
-        tick_price(req_id, ids["ask"], quote.ask, quote.ask_size),
-        tick_price(req_id, ids["last"], quote.last, quote.last_size),
-        tick_price(req_id, ids["close"], quote.close, 0),
-        tick_size(req_id, ids["volume"], quote.volume),
-        tick_string(req_id, ids["last_time"], str(epoch)),
-    ]
+    return {
+        ids["bid"]: tick_price(req_id, ids["bid"], quote.bid, quote.bid_size),
+        ids["ask"]: tick_price(req_id, ids["ask"], quote.ask, quote.ask_size),
+        ids["last"]: tick_price(req_id, ids["last"], quote.last, quote.last_size),
+        ids["volume"]: tick_size(req_id, ids["volume"], quote.volume),
+    }
+
+
+def close_tick(req_id: int, quote: Quote, *, delayed: bool) -> list[str]:
+    close = (DELAYED_TICKS if delayed else LIVE_TICKS)["close"]
+    return tick_price(req_id, close, quote.close, 0)
+
+
+def last_time_tick(req_id: int, epoch: int, *, delayed: bool) -> list[str]:
+    last_time = (DELAYED_TICKS if delayed else LIVE_TICKS)["last_time"]
+    return tick_string(req_id, last_time, str(epoch))
 
 
 def tick_snapshot_end(req_id: int) -> list[str]:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from ibsim.messages import Out, contract_fields, listing_exchange
 from ibsim.model import Fill, Order
+from ibsim.whatif import WhatIf
 from ibsim.wire import (
     UNSET_DOUBLE,
     UNSET_INT,
     fmt_bool,
     fmt_decimal,
     fmt_float,
+    fmt_int,
     fmt_optional_float,
 )
 
@@ -48,7 +50,7 @@ def _order_head(order: Order, account: str) -> list[str]:
         _price(req.lmt_price),
         _price(req.aux_price),
         req.tif,
-        "",  # ocaGroup
+        req.oca_group,
         account,
         "",  # openClose
         "0",  # origin: customer
@@ -63,8 +65,11 @@ def _fa_fields(version: int) -> list[str]:
     return fields
 
 
-def open_order(order: Order, account: str, version: int) -> list[str]:
-    """``5, orderId, contract, order, orderState`` (no version field since v166)."""
+def open_order(
+    order: Order, account: str, version: int, what_if: WhatIf | None = None
+) -> list[str]:
+    """``5, orderId, contract, order, orderState`` (no version field since v166); with
+    ``what_if`` the answer to a what-if order (whatIf=1 and the margins filled in)."""
     req = order.request
     inst = order.instrument
     exchange = req.contract.exchange or inst.exchange
@@ -78,26 +83,32 @@ def open_order(order: Order, account: str, version: int) -> list[str]:
         fmt_bool(req.outside_rth),
         "0",  # hidden
         "0",  # discretionaryAmt
-        "",  # goodAfterTime
+        req.good_after_time,
         f"{order.perm_id}.0/{account}/{fmt_decimal(req.total_quantity)}",  # sharesAllocation
         *_fa_fields(version),
-        *_open_order_middle(),
-        *_open_order_tail(order),
+        *_open_order_middle(order),
+        *_open_order_tail(order, what_if),
     ]
 
 
-def _open_order_middle() -> list[str]:
-    """modelCode .. dncPresent: everything ibsim never sets, as the gateway prints it."""
+def _oca_type(order: Order) -> str:
+    # The recorded gateway echoes ocaType 3 for an order sent with the library default 0.
+    return str(order.request.oca_type or 3)
+
+
+def _open_order_middle(order: Order) -> list[str]:
+    """modelCode .. dncPresent: mostly what ibsim never sets, as the gateway prints it."""
     return [
-        *["", "", "", "", ""],  # modelCode, goodTillDate, rule80A, percentOffset, settlingFirm
+        *["", order.request.good_till_date],  # modelCode, goodTillDate
+        *["", "", ""],  # rule80A, percentOffset, settlingFirm
         *["0", "", "-1"],  # shortSaleSlot, designatedLocation, exemptCode
         "0",  # auctionStrategy
         *["", "", "", "", ""],  # startingPrice, stockRefPrice, delta, stockRangeLower/Upper
         UNSET_INT,  # displaySize
         *["0", "0", "0", ""],  # blockOrder, sweepToFill, allOrNone, minQty
-        "3",  # ocaType
+        _oca_type(order),
         *["0", "0", ""],  # eTradeOnly, firmQuoteOnly, nbboPriceCap
-        *["0", "0"],  # parentId, triggerMethod
+        *[str(order.request.parent_id), "0"],  # parentId, triggerMethod
         *["", "0"],  # volatility, volatilityType
         *["None", ""],  # deltaNeutralOrderType, deltaNeutralAuxPrice
         *["0", "", "", "", "?", "0", "0", ""],  # the eight delta-neutral fields
@@ -112,18 +123,39 @@ def _open_order_middle() -> list[str]:
     ]
 
 
-def _open_order_tail(order: Order) -> list[str]:
-    """algo .. midOffsetAtHalf, including the order state (what-if margins unset)."""
+def _order_state(order: Order, what_if: WhatIf | None) -> list[str]:
+    """whatIf, status, the nine margin figures, commission, min/max, currency."""
+    if what_if is None:
+        return [
+            "0",  # whatIf
+            str(order.status),
+            *[UNSET_DOUBLE] * 9,  # init/maint/equity-with-loan before, change, after
+            fmt_optional_float(order.commission),
+            *["", ""],  # minCommission, maxCommission
+            order.commission_currency,
+        ]
+    margins = [what_if.before, what_if.change, what_if.after]
+    estimate = fmt_float(what_if.commission)
+    return [
+        "1",
+        str(order.status),
+        *[_money(v) for m in margins for v in (m.initial, m.maintenance, m.equity_with_loan)],
+        UNSET_DOUBLE,  # commission: IB leaves it unset and estimates min and max
+        *[estimate, estimate],
+        what_if.commission_currency,
+    ]
+
+
+def _money(value: float) -> str:
+    return fmt_float(round(value, 2))
+
+
+def _open_order_tail(order: Order, what_if: WhatIf | None) -> list[str]:
+    """algo .. midOffsetAtHalf, including the order state."""
     return [
         *_algo(order),
         "0",  # solicited
-        "0",  # whatIf
-        str(order.status),
-        *[UNSET_DOUBLE] * 9,  # init/maint/equity-with-loan before, change, after
-        fmt_optional_float(order.commission),
-        "",  # minCommission
-        "",  # maxCommission
-        order.commission_currency,
+        *_order_state(order, what_if),
         order.warning_text,
         "0",  # randomizeSize
         "0",  # randomizePrice
@@ -152,7 +184,7 @@ def order_status(order: Order) -> list[str]:
         fmt_decimal(order.remaining),
         fmt_float(order.avg_fill_price),
         str(order.perm_id),
-        "0",
+        str(req.parent_id),
         fmt_float(order.last_fill_price),
         str(req.client_id),
         order.why_held,
@@ -174,12 +206,14 @@ def completed_order(order: Order, account: str, version: int) -> list[str]:
         *_order_head(order, account),
         str(order.perm_id),
         fmt_bool(req.outside_rth),
-        *["0", "0", ""],  # hidden, discretionaryAmt, goodAfterTime
+        *["0", "0", req.good_after_time],  # hidden, discretionaryAmt, goodAfterTime
         *_fa_fields(version),
-        *["", "", "", "", ""],  # modelCode, goodTillDate, rule80A, percentOffset, settlingFirm
+        *["", req.good_till_date],  # modelCode, goodTillDate
+        *["", "", ""],  # rule80A, percentOffset, settlingFirm
         *["0", "", "-1"],  # shortSaleSlot, designatedLocation, exemptCode
         *["", "", "", "", ""],  # startingPrice, stockRefPrice, delta, stockRangeLower/Upper
-        *[UNSET_INT, "0", "0", "", "3", "0"],  # displaySize, sweep, AON, minQty, ocaType, trigger
+        *[UNSET_INT, "0", "0", ""],  # displaySize, sweepToFill, allOrNone, minQty
+        *[_oca_type(order), "0"],  # ocaType, triggerMethod
         *["", "0", "None", ""],  # volatility, volatilityType, deltaNeutral type and aux price
         *["0", "0", "0", ""],  # deltaNeutral conId, shortSale, shortSaleSlot, location
         *["0", "0", "", "", ""],  # continuousUpdate, refPriceType, trail stop/pct, legsDescrip
@@ -195,7 +229,7 @@ def completed_order(order: Order, account: str, version: int) -> list[str]:
         *["1", "0", ""],  # dontUseAutoPriceForHedge, isOmsContainer, autoCancelDate
         fmt_decimal(order.filled),
         *["0", "0", "", "0", "0"],  # refFuturesConId, autoCancelParent, shareholder, ...
-        UNSET_INT,  # parentPermId
+        fmt_int(order.parent_perm_id),
         order.completed_time,
         order.completed_status or str(order.status),
         *["", "", "", "", ""],  # minTradeQty .. midOffsetAtHalf (v170+)

@@ -7,7 +7,9 @@ place at both 176 and 178 (from 177 on the client no longer sends ``faProfile``)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from ibsim.model import ContractQuery, ExecutionFilter, OrderRequest
 
@@ -90,7 +92,7 @@ class MktDataRequest:
     req_id: int
     contract: ContractQuery
     generic_ticks: str
-    snapshot: bool
+    snapshot: bool  # snapshot or regulatory snapshot: ticks, tickSnapshotEnd, nothing more
 
 
 def read_mkt_data(fields: list[str]) -> MktDataRequest:
@@ -102,7 +104,8 @@ def read_mkt_data(fields: list[str]) -> MktDataRequest:
     if r.bool():
         r.skip(3)  # delta-neutral conId, delta, price
     generic = r.str()
-    return MktDataRequest(req_id, contract, generic, r.bool())
+    snapshot, regulatory = r.bool(), r.bool()
+    return MktDataRequest(req_id, contract, generic, snapshot or regulatory)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,12 @@ def read_contract_details(fields: list[str]) -> ContractDetailsRequest:
     """``9, 8, reqId, contract(12), includeExpired, secIdType, secId[, issuerId]``."""
     r = FieldReader(fields, 2)
     req_id = r.int()
-    return ContractDetailsRequest(req_id, read_contract(r))
+    contract = read_contract(r)
+    r.skip(1)  # includeExpired
+    sec_id_type, sec_id = r.str(), r.str()
+    return ContractDetailsRequest(
+        req_id, dataclasses.replace(contract, sec_id_type=sec_id_type, sec_id=sec_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -176,22 +184,8 @@ def read_place_order(fields: list[str], client_id: int, version: int) -> PlaceOr
     contract = read_contract(r)
     _refuse_combo(contract)
     r.skip(2)  # secIdType, secId
-    head = {
-        "action": r.str(),
-        "total_quantity": r.float() or 0.0,
-        "order_type": r.str(),
-        "lmt_price": r.float(),
-        "aux_price": r.float(),
-        "tif": r.str() or "DAY",
-    }
-    r.skip(1)  # ocaGroup
-    account = r.str()
-    r.skip(2)  # openClose, origin
-    order_ref = r.str()
-    transmit = r.bool()
-    r.skip(5)  # parentId, blockOrder, sweepToFill, displaySize, triggerMethod
-    outside_rth = r.bool()
-    _skip_to_algo(r, version)
+    head = _read_order_head(r)
+    head.update(_read_order_middle(r, version))
     algo, params = _read_algo(r)
     r.skip(1)  # algoId
     what_if = r.bool()
@@ -199,10 +193,6 @@ def read_place_order(fields: list[str], client_id: int, version: int) -> PlaceOr
         client_id=client_id,
         order_id=order_id,
         contract=contract,
-        account=account,
-        order_ref=order_ref,
-        outside_rth=outside_rth,
-        transmit=transmit,
         algo_strategy=algo,
         algo_params=params,
         **head,
@@ -210,12 +200,37 @@ def read_place_order(fields: list[str], client_id: int, version: int) -> PlaceOr
     return PlaceOrder(request, what_if)
 
 
-def _skip_to_algo(r: FieldReader, version: int) -> None:
-    """Walk hidden .. dncPresent, honouring every conditional block of the layout."""
-    r.skip(8)  # hidden, sharesAllocation, discretionaryAmt, goodAfter/TillDate, fa group/method/pct
+def _read_order_head(r: FieldReader) -> dict[str, Any]:
+    """action .. outsideRth."""
+    head: dict[str, Any] = {
+        "action": r.str(),
+        "total_quantity": r.float() or 0.0,
+        "order_type": r.str(),
+        "lmt_price": r.float(),
+        "aux_price": r.float(),
+        "tif": r.str() or "DAY",
+        "oca_group": r.str(),
+        "account": r.str(),
+    }
+    r.skip(2)  # openClose, origin
+    head["order_ref"] = r.str()
+    head["transmit"] = r.bool()
+    head["parent_id"] = r.int()
+    r.skip(4)  # blockOrder, sweepToFill, displaySize, triggerMethod
+    head["outside_rth"] = r.bool()
+    return head
+
+
+def _read_order_middle(r: FieldReader, version: int) -> dict[str, Any]:
+    """hidden .. dncPresent, honouring every conditional block of the layout."""
+    r.skip(3)  # hidden, sharesAllocation, discretionaryAmt
+    middle: dict[str, Any] = {"good_after_time": r.str(), "good_till_date": r.str()}
+    r.skip(3)  # faGroup, faMethod, faPercentage
     if version < 177:
         r.skip(1)  # faProfile
-    r.skip(20)  # modelCode .. overridePercentageConstraints
+    r.skip(4)  # modelCode, shortSaleSlot, designatedLocation, exemptCode
+    middle["oca_type"] = r.int()
+    r.skip(15)  # rule80A .. overridePercentageConstraints
     r.skip(2)  # volatility, volatilityType
     if r.str():  # deltaNeutralOrderType
         r.skip(9)  # its aux price and eight delta-neutral fields
@@ -231,6 +246,7 @@ def _skip_to_algo(r: FieldReader, version: int) -> None:
     r.skip(4)  # optOutSmartRouting, clearingAccount, clearingIntent, notHeld
     if r.bool():  # delta-neutral contract
         r.skip(3)
+    return middle
 
 
 def _read_algo(r: FieldReader) -> tuple[str, tuple[tuple[str, str], ...]]:

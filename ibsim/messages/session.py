@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ibsim import wire
 from ibsim.messages import Out
 
 # Farm-status notices a real gateway sends right after startApi (informational, 2100-2199).
@@ -31,3 +32,13 @@ def error(req_id: int, code: int, text: str, version: int) -> list[str]:
 
 def current_time(epoch_seconds: int) -> list[str]:
     return [str(Out.CURRENT_TIME), "1", str(epoch_seconds)]
+
+
+def version_refusal(low: int, high: int) -> tuple[int, str]:
+    """Error 502 for a client whose API versions are all older than ibsim's layouts."""
+    return (
+        502,
+        f"Couldn't connect to TWS. ibsim speaks API server versions {wire.MIN_SERVED}-"
+        f"{wire.MAX_VERSION}; this client offers v{low}..{high} (ib_insync before 0.9.86?): "
+        "upgrade the client library.",
+    )

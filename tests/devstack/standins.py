@@ -1,8 +1,8 @@
 """Stand-ins for ibsim's CLI and the worker app, honouring the same contracts.
 
 They let the process-management code be tested before (and independently of) the real parts:
-the ibsim stand-in prints `ibsim listening on 127.0.0.1:PORT` and accepts TCP connections; the
-app answers /healthz and /readyz like the worker.
+the ibsim stand-in prints its arguments and `ibsim listening on 127.0.0.1:PORT`, and accepts TCP
+connections there and on its --control-port; the app answers /healthz and /readyz like the worker.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, request
 
@@ -34,6 +36,7 @@ def create_app() -> Flask:
 def create_fake_worker() -> Flask:
     """A stand-in worker: wrapped push in, one outcome CloudEvent per idempotency key out.
 
+    A valid summary and a place_order (its one leg Filled) succeed; anything else is rejected.
     Just enough behaviour for the demo's checks; the real pipeline lives in worker/.
     """
     import base64
@@ -55,12 +58,11 @@ def create_fake_worker() -> Flask:
             return "", 204
         seen.add(key)
         envelope = json.loads(base64.b64decode(message["data"]))
-        params = envelope["params"]
-        ok = envelope["intent"] == "summary" and isinstance(params.get("sections", []), list)
-        kind = "succeeded" if ok else "rejected"
+        result = _fake_result(envelope["intent"], envelope["params"], key)
+        kind = "succeeded" if result is not None else "rejected"
         data = {"intent": envelope["intent"], "idempotency_key": key, "trading_mode": "paper"}
-        if ok:
-            data["result"] = {"net_liquidation": 1000000}
+        if result is not None:
+            data["result"] = result
         else:
             data["error"] = {"code": "invalid", "message": "rejected", "retryable": False}
         attrs = {
@@ -75,6 +77,24 @@ def create_fake_worker() -> Flask:
         return "", 204
 
     return app
+
+
+def _fake_result(intent: str, params: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The stand-in's result for an intent, or None to reject it."""
+    if intent == "summary" and isinstance(params.get("sections", []), list):
+        return {"net_liquidation": 1000000}
+    if intent == "place_order":
+        ref = f"ibw:{key}:order"
+        leg = {"leg_id": "order", "order_ref": ref, "status": "Filled", "avg_price": 600.0}
+        return {"legs": [{**leg, "filled": float(params["quantity"]), "commission": 0.35}]}
+    return None
+
+
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
 
 
 def _serve_forever(sock: socket.socket) -> None:
@@ -96,11 +116,18 @@ def main(argv: list[str]) -> None:
     """`standins.py MODE [ARGS]`; MODE: ibsim, stubborn, record NAME FILE, exit, family."""
     mode = argv[0]
     if mode == "ibsim":
-        # argv: ibsim serve --port 0 --scenario NAME (the real CLI's arguments)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()  # ready means accepting, as the real ibsim promises
-        print(f"ibsim listening on 127.0.0.1:{sock.getsockname()[1]}", flush=True)
+        # argv: serve --port 0 --control-port N [--clock-start ISO] --scenario NAME|PATH (the
+        # real CLI's arguments)
+        print("argv " + " ".join(argv[1:]), flush=True)
+        sock = _listen(0)
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+        # The real one logs this (stderr, same pipe) before its control endpoint is up; only
+        # the bare stdout line below means ready.
+        print(f"2026-01-01 00:00:00,000 ibsim.server ibsim listening on {address}", flush=True)
+        time.sleep(0.5)
+        control = _listen(int(argv[argv.index("--control-port") + 1]))
+        threading.Thread(target=_serve_forever, args=(control,), daemon=True).start()
+        print(f"ibsim listening on {address}", flush=True)
         _serve_forever(sock)
     elif mode == "stubborn":  # ignores SIGTERM: needs SIGKILL
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

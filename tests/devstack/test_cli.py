@@ -61,12 +61,20 @@ def children(pid: int) -> list[int]:
 
 def test_demo_passes_against_a_conforming_worker(tmp_path: Path) -> None:
     argv = devstack("demo", tmp_path, "standins:create_fake_worker()", "--timeout", "20")
+    argv += ["--ibsim-clock", "2026-11-27T10:30:00-05:00"]
     run = subprocess.run(argv, env=env(), capture_output=True, text=True, timeout=100)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "<- outcome SUCCEEDED summary" in run.stdout
+    assert "<- outcome SUCCEEDED place_order" in run.stdout
+    assert re.search(
+        r"^ +leg order  order_ref=ibw:\S+:order  status=Filled  filled=10.0 ", run.stdout, re.M
+    )
+    assert "-> publish the same place_order again" in run.stdout
     assert run.stdout.count("<- outcome REJECTED") == 2
     assert "demo OK" in run.stdout
     assert "stopped everything" in run.stdout
+    assert "ibsim clock     2026-11-27T15:30:00Z (as asked)\n" in run.stdout
+    assert " --clock-start 2026-11-27T15:30:00Z --scenario " in (tmp_path / "ibsim.log").read_text()
 
 
 def test_demo_fails_clearly_when_no_outcome_arrives(tmp_path: Path) -> None:
@@ -74,12 +82,37 @@ def test_demo_fails_clearly_when_no_outcome_arrives(tmp_path: Path) -> None:
     run = subprocess.run(argv, env=env(), capture_output=True, text=True, timeout=100)
     assert run.returncode == 1
     assert "DEMO FAILED: summary: no outcome event arrived within 2s" in run.stderr
+    assert "DEMO FAILED: place_order: no outcome event arrived within 2s" in run.stderr
     assert "stopped everything" in run.stdout
+
+
+def test_a_bad_ibsim_clock_fails_before_anything_starts(tmp_path: Path) -> None:
+    argv = devstack("demo", tmp_path, "standins:create_app()", "--ibsim-clock", "soon")
+    run = subprocess.run(argv, env=env(), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert (
+        "start-up failed: ibsim clock must be auto, real or an ISO time, not 'soon'" in run.stderr
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def assert_auto_clock(printout: str, ibsim_log: str) -> None:
+    """The default clock: real time while the market is open, else a pinned start ibsim got."""
+    line = re.search(r"^ibsim clock     (.+)$", printout, re.M)
+    assert line, printout
+    pinned = re.fullmatch(r"(\S+Z) \((the market is closed now|the market closes in).*\)", line[1])
+    if pinned:
+        assert f" --clock-start {pinned[1]} " in ibsim_log
+    else:
+        assert line[1] == "real time (market open)"
+        assert "--clock-start" not in ibsim_log
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_stack_runs_until_signalled_then_stops_everything(tmp_path: Path, sig: int) -> None:
-    argv = devstack("stack", tmp_path, "standins:create_app()")
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("seed: 1\n")
+    argv = devstack("stack", tmp_path, "standins:create_app()", "--scenario", str(scenario))
     proc = subprocess.Popen(
         argv,
         env=env(),
@@ -98,6 +131,15 @@ def test_stack_runs_until_signalled_then_stops_everything(tmp_path: Path, sig: i
         groups = children(proc.pid)
         hosts = re.findall(r"127\.0\.0\.1:(\d+)", text)
         assert "example publish:" in text
+        assert re.search(r" publish --pubsub-host \S+ --project \S+ place_order '\{", text)
+        ibsim = re.search(r"^ibsim +(\S+)  control 127\.0\.0\.1:(\d+)  scenario (.+)$", text, re.M)
+        assert ibsim, text
+        assert port_open("127.0.0.1", int(ibsim.group(2)))  # the control endpoint is real
+        assert ibsim.group(3) == str(scenario)
+        assert f"--scenario {scenario}\n" in (tmp_path / "ibsim.log").read_text()
+        assert_auto_clock(text, (tmp_path / "ibsim.log").read_text())
+        worker = re.search(r"^worker +(http://\S+)", text, re.M).group(1)
+        assert f"-intents-dead-letter-push -> {worker}/dead-letters\n" in text
         # two emulators, ibsim, gunicorn, and the reaper watchdog (which exits with its parent)
         assert len(groups) == 5, text
         proc.send_signal(sig)
@@ -112,15 +154,33 @@ def test_stack_runs_until_signalled_then_stops_everything(tmp_path: Path, sig: i
     assert [p for p in hosts if port_open("127.0.0.1", int(p))] == []
 
 
-def test_demo_with_the_real_worker_and_ibsim(tmp_path: Path) -> None:
+# A scenario file of our own whose login serves two accounts: the demo must name one.
+TWO_ACCOUNTS = """
+accounts:
+  - {id: DU3333333, cash: {USD: 100000}}
+  - {id: DU4444444, cash: {USD: 200000}}
+"""
+
+
+@pytest.mark.parametrize("scenario", ["default", "file"])
+def test_demo_with_the_real_worker_and_ibsim(tmp_path: Path, scenario: str) -> None:
     """`make demo`'s acceptance: real emulators, the ibsim CLI and the worker under gunicorn."""
     pytest.importorskip("ibsim.cli")
     pytest.importorskip("worker.app")
     argv = [sys.executable, "-m", "worker.devstack", "demo", "--run-dir", str(tmp_path)]
+    if scenario == "file":
+        (tmp_path / "accounts.yaml").write_text(TWO_ACCOUNTS)
+        argv += ["--scenario", str(tmp_path / "accounts.yaml")]
     run = subprocess.run(argv, env=env(), capture_output=True, text=True, timeout=110)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "<- outcome SUCCEEDED summary" in run.stdout
+    assert "<- outcome SUCCEEDED place_order" in run.stdout
+    assert re.search(r"^ +leg order  order_ref=\S+  status=Filled  filled=10.0 ", run.stdout, re.M)
     assert "demo OK" in run.stdout
+    assert_auto_clock(run.stdout, (tmp_path / "ibsim.log").read_text())
+    if scenario == "file":
+        assert "the demo's intents name DU3333333" in run.stdout
+        assert "account=DU3333333" in run.stdout
     assert {p.name for p in tmp_path.glob("*.log")} == {
         "pubsub-emulator.log",
         "firestore-emulator.log",

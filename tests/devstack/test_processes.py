@@ -7,10 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from worker.devstack.clock import IbsimClock
 from worker.devstack.processes import (
     ProcessStack,
     StartupError,
@@ -20,7 +22,7 @@ from worker.devstack.processes import (
     http_status,
     port_open,
 )
-from worker.devstack.stack import start_ibsim, start_worker, worker_env
+from worker.devstack.stack import ibsim_scenario, start_ibsim, start_worker, worker_env
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,7 +51,74 @@ def test_ibsim_ready_line_gives_host_and_port(procs: ProcessStack, tmp_path: Pat
     ib = start_ibsim(procs, "default", timeout=10, command=standin("ibsim"))
     assert ib.host == "127.0.0.1"
     assert port_open(ib.host, ib.port)
-    assert "ibsim listening on" in (tmp_path / "ibsim.log").read_text()
+    log = (tmp_path / "ibsim.log").read_text()
+    assert "ibsim listening on" in log
+    # The control port is chosen by start_ibsim and handed to ibsim, which listens on it.
+    assert f"--control-port {ib.control_port} " in log
+    assert ib.control == f"127.0.0.1:{ib.control_port}"
+    assert port_open("127.0.0.1", ib.control_port)
+    assert ib.accounts() == []  # the stand-in answers no status
+
+
+def test_ibsim_gets_a_scenario_name_as_is(procs: ProcessStack, tmp_path: Path) -> None:
+    start_ibsim(procs, "two_accounts", timeout=10, command=standin("ibsim"))
+    assert "--scenario two_accounts\n" in (tmp_path / "ibsim.log").read_text()
+
+
+def test_ibsim_gets_a_relative_scenario_path_made_absolute(
+    procs: ProcessStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mine.yaml").write_text("seed: 1\n")
+    monkeypatch.chdir(tmp_path)  # as `make stack SCENARIO=mine.yaml` in the repository root
+    start_ibsim(procs, "mine.yaml", timeout=10, command=standin("ibsim"))
+    assert f"--scenario {tmp_path / 'mine.yaml'}\n" in (tmp_path / "ibsim.log").read_text()
+
+
+def test_ibsim_gets_a_pinned_clock_before_the_scenario(procs: ProcessStack, tmp_path: Path) -> None:
+    clock = IbsimClock(datetime(2026, 11, 27, 15, 30, tzinfo=UTC), "test")
+    start_ibsim(procs, "default", timeout=10, command=standin("ibsim"), clock=clock)
+    log = (tmp_path / "ibsim.log").read_text()
+    assert " --clock-start 2026-11-27T15:30:00Z --scenario default\n" in log
+
+
+def test_real_ibsim_runs_on_the_pinned_clock(procs: ProcessStack) -> None:
+    from ibsim import control
+
+    start = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
+    ib = start_ibsim(procs, "default", timeout=30, clock=IbsimClock(start, "test"))
+    clock = datetime.fromisoformat(control.send(ib.control, "status", [])["result"]["clock"])
+    assert start <= clock < start + timedelta(seconds=30)  # it runs on from the start
+
+
+@pytest.mark.parametrize("value", ["two_accounts", "default", "multi_currency"])
+def test_scenario_names_pass_through(value: str) -> None:
+    assert ibsim_scenario(value) == value
+
+
+@pytest.mark.parametrize("value", ["missing.yaml", "some/dir/file", "./nope.yml"])
+def test_missing_scenario_file_fails_before_anything_starts(
+    value: str, procs: ProcessStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StartupError, match="scenario file not found"):
+        start_ibsim(procs, value, timeout=10, command=standin("ibsim"))
+    assert not (tmp_path / "ibsim.log").exists()
+
+
+def test_real_ibsim_reads_a_scenario_file_and_serves_control(
+    procs: ProcessStack, tmp_path: Path
+) -> None:
+    from ibsim import control
+
+    scenario = tmp_path / "custom.yaml"
+    scenario.write_text("accounts:\n  - id: DU7654321\n    cash: {USD: 1000}\n")
+    ib = start_ibsim(procs, str(scenario), timeout=30)
+    status = control.send(ib.control, "status", [])
+    assert status["ok"], status
+    # The account exists only in our file: ibsim loaded the path, not a built-in scenario.
+    assert status["result"]["accounts"] == ["DU7654321"]
+    assert status["result"]["api"] == f"{ib.host}:{ib.port}"
+    assert ib.accounts() == ["DU7654321"]
 
 
 def test_startup_failure_reports_exit_and_log(procs: ProcessStack) -> None:

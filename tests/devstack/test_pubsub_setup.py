@@ -21,6 +21,7 @@ def test_names_come_from_names_json() -> None:
     assert n.dead_letter_topic == "ib-paper-intents-dead-letter-x"
     assert n.results_topic == section["results_topic"] + "-x"
     assert n.topic_path(n.results_topic) == "projects/p1/topics/ib-intent-results-x"
+    assert n.dead_letter_push_subscription == "ib-paper-intents-dead-letter-push-x"
 
 
 @pytest.mark.emulators
@@ -37,6 +38,15 @@ def test_setup_creates_the_deployment_layout(pubsub: LocalPubSub) -> None:
     assert push.dead_letter_policy.max_delivery_attempts == 5
     assert push.retry_policy.minimum_backoff.total_seconds() == 1
     assert push.retry_policy.maximum_backoff.total_seconds() == 10
+    dead = pubsub.subscriber.get_subscription(
+        subscription=n.subscription_path(n.dead_letter_push_subscription)
+    )
+    assert dead.topic == n.topic_path(n.dead_letter_topic)
+    assert dead.push_config.push_endpoint == "http://127.0.0.1:9/dead-letters"
+    assert not dead.push_config.no_wrapper.write_metadata
+    assert dead.ack_deadline_seconds == 60
+    assert not dead.dead_letter_policy.dead_letter_topic  # its own topic would be a loop
+    assert dead.retry_policy.maximum_backoff.total_seconds() == 10
     for sub, topic in (
         (n.dead_letter_subscription, n.dead_letter_topic),
         (n.results_subscription, n.results_topic),

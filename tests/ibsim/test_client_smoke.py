@@ -34,3 +34,29 @@ def test_two_account_scenario(tmp_path, clock):
             assert {p.account for p in ib.positions()} <= set(accounts)
         finally:
             ib.disconnect()
+
+
+def test_a_client_older_than_176_is_refused_with_an_explicit_error(sim):
+    """As ib_insync 0.9.70 (v142..163) would be: told why, not sent layouts it misreads."""
+    ib = iblib.IB()
+    ib.client.MaxClientVersion = 163
+    errors: list[tuple[int, str]] = []
+    ib.errorEvent += lambda req_id, code, text, *rest: errors.append((code, text))
+    with pytest.raises((ConnectionError, TimeoutError)):
+        iblib.connect(ib, sim.host, sim.port, timeout=0.5)  # the library waits that long
+    ib.disconnect()
+    [(code, text)] = errors
+    assert code == 502
+    assert "176" in text
+    assert "v157..163" in text
+
+
+def test_connect_with_the_pace_api_option(sim):
+    ib = iblib.IB()
+    ib.client.setConnectOptions("+PACEAPI")
+    try:
+        iblib.connect(ib, sim.host, sim.port, client_id=7)
+        assert ib.reqCurrentTime()
+        assert sim.call(lambda: sim.sim.clients[7].paced)
+    finally:
+        ib.disconnect()

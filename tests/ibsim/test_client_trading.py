@@ -73,10 +73,10 @@ def test_streaming_market_data_and_cancel(ib, spy, sim):
     ib.cancelMktData(spy)
 
 
-def test_delayed_market_data_type(ib, spy):
-    ib.reqMarketDataType(3)
+def test_delayed_market_data_type_still_gets_live_data_when_the_login_has_it(ib, spy):
+    ib.reqMarketDataType(3)  # IB: live data wins when the user is subscribed to it
     [ticker] = ib.reqTickers(spy)
-    assert ticker.marketDataType == 3
+    assert ticker.marketDataType == 1
     assert ticker.bid > 0
 
 
@@ -266,3 +266,66 @@ def test_open_orders_of_all_clients(ib, spy, connect_client):
     wait_for(other, lambda: resting.orderStatus.status == "Submitted")
     assert resting.order.orderId in [t.order.orderId for t in ib.reqAllOpenOrders()]
     assert ib.reqOpenOrders() == []
+
+
+# --- contract lookup as the gateway validates it -----------------------------------------------
+
+
+def test_stock_contract_details_carry_isin_and_per_exchange_market_rules(ib):
+    [details] = ib.reqContractDetails(iblib.Stock("SPY", "SMART", "USD"))
+    assert [(t.tag, t.value) for t in details.secIdList] == [("ISIN", "US78462F1030")]
+    exchanges = details.validExchanges.split(",")
+    assert len(details.marketRuleIds.split(",")) == len(exchanges)
+    assert "SMART" in exchanges
+    assert (details.stockType, details.industry, details.category) == (
+        "ETF",
+        "Funds",
+        "Equity Fund",
+    )
+    assert "LMT" in details.orderTypes.split(",")
+
+
+def test_contract_lookup_by_isin(ib):
+    lib = __import__(iblib.NAME)
+    [details] = ib.reqContractDetails(lib.Contract(secIdType="ISIN", secId="US0378331005"))
+    assert (details.contract.symbol, details.contract.conId) == ("AAPL", 265598)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"secType": "STK", "exchange": "SMART", "currency": "USD"}, {"exchange": "SMART"}],
+)
+def test_a_contract_naming_nothing_is_error_200_not_the_catalog(ib, fields):
+    lib = __import__(iblib.NAME)
+    with pytest.raises(iblib.RequestError) as info:
+        ib.reqContractDetails(lib.Contract(**fields))
+    assert info.value.code == 200
+
+
+# --- order fields honoured ---------------------------------------------------------------------
+
+
+def test_good_after_time_and_gtd_through_the_library(ib, spy, sim):
+    later = iblib.MarketOrder("BUY", 5, goodAfterTime="20261118 11:00:00 US/Eastern")
+    resting = iblib.LimitOrder("BUY", 5, 1.0, tif="GTD", goodTillDate="20261118 10:45:00 EST")
+    later_trade, gtd_trade = ib.placeOrder(spy, later), ib.placeOrder(spy, resting)
+    wait_for(ib, lambda: later_trade.orderStatus.status == "PreSubmitted")
+    wait_for(ib, lambda: gtd_trade.orderStatus.status == "Submitted")
+    assert sim.broker.order(1, later.orderId).request.good_after_time.endswith("US/Eastern")
+    sim.clock.advance(20 * 60)  # 10:50 New York
+    wait_for(ib, lambda: gtd_trade.orderStatus.status == "Cancelled")
+    assert later_trade.orderStatus.status == "PreSubmitted"
+    sim.clock.advance(10 * 60)  # 11:00
+    wait_for(ib, lambda: later_trade.orderStatus.status == "Filled")
+
+
+def test_cancel_unknown_order_is_10147_and_filled_order_10148(ib, spy):
+    codes: list[int] = []
+    ib.errorEvent += lambda req_id, code, *rest: codes.append(code)
+    ghost = iblib.LimitOrder("BUY", 1, 1.0)
+    ghost.orderId = 999_999
+    ib.cancelOrder(ghost)
+    done = ib.placeOrder(spy, iblib.MarketOrder("BUY", 1))
+    _filled(ib, done)
+    ib.cancelOrder(done.order)
+    wait_for(ib, lambda: codes == [10147, 10148])

@@ -66,9 +66,10 @@ def test_negotiate_takes_client_max_capped_at_178(offer, version):
     assert wire.negotiate(wire.Hello(*offer)) == version
 
 
-def test_negotiate_refuses_too_old_client():
-    with pytest.raises(wire.ProtocolError):
-        wire.negotiate(wire.Hello(100, 150))
+def test_negotiate_answers_a_too_old_client_with_its_own_version_but_does_not_serve_it():
+    assert wire.negotiate(wire.Hello(142, 163)) == 163
+    assert not wire.served(163)
+    assert wire.served(176)
 
 
 @pytest.mark.parametrize(
@@ -248,6 +249,13 @@ def test_contract_details_layout():
     assert market.contract_details_end(3) == ["52", "1", "3"]
 
 
+def test_stock_contract_details_carry_the_isin_in_sec_id_list():
+    fields = market.contract_details(3, dataclasses.replace(SPY, isin="US78462F1030"))
+    assert len(fields) == 42
+    assert fields[30:33] == ["1", "ISIN", "US78462F1030"]
+    assert fields[33] == "1"  # aggGroup follows the list
+
+
 def test_future_contract_details_carry_expiry_and_multiplier():
     fields = market.contract_details(4, MES)
     assert fields[4] == "20261218 09:30 US/Central"
@@ -256,13 +264,18 @@ def test_future_contract_details_carry_expiry_and_multiplier():
 
 def test_ticks_layout():
     quote = Quote(600.0, 600.02, 600.01, 598.0, 300, 400, 100, 12345)
-    msgs = market.quote_ticks(9, quote, 1763479800, delayed=False)
-    assert msgs[0] == ["1", "6", "9", "1", "600.0", "300", "0"]
-    assert msgs[1] == ["1", "6", "9", "2", "600.02", "400", "0"]
-    assert msgs[4] == ["2", "6", "9", "8", "12345"]
-    assert msgs[5] == ["46", "6", "9", "45", "1763479800"]
-    delayed = market.quote_ticks(9, quote, 0, delayed=True)
-    assert [m[3] for m in delayed] == ["66", "67", "68", "75", "74", "88"]
+    book = market.top_of_book(9, quote, delayed=False)
+    assert book[1] == ["1", "6", "9", "1", "600.0", "300", "0"]
+    assert book[2] == ["1", "6", "9", "2", "600.02", "400", "0"]
+    assert book[8] == ["2", "6", "9", "8", "12345"]
+    assert market.close_tick(9, quote, delayed=False) == ["1", "6", "9", "9", "598.0", "0", "0"]
+    assert market.last_time_tick(9, 1763479800, delayed=False) == [
+        "46", "6", "9", "45", "1763479800",
+    ]  # fmt: skip
+    delayed = market.top_of_book(9, quote, delayed=True)
+    assert list(delayed) == [66, 67, 68, 74]
+    assert market.close_tick(9, quote, delayed=True)[3] == "75"
+    assert market.tick_req_params(9, 0.01) == ["81", "9", "0.01", "", "3"]
     assert market.market_data_type(9, 1) == ["58", "1", "9", "1"]
     assert market.tick_snapshot_end(9) == ["57", "1", "9"]
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import struct
+import time
+
 import pytest
 
 from tests.ibsim.rawclient import RawClient
@@ -88,9 +93,9 @@ def test_current_time_comes_from_the_simulation_clock(sim, clock):
 def test_unknown_message_is_answered_not_fatal(sim):
     with _client(sim) as c:
         c.connect()
-        c.send("92", "17", "DU1234567", "")  # reqPnL: not implemented by ibsim
+        c.send("150", "17")  # no such request in the protocol ibsim speaks
         err = c.recv()
-        assert err[:4] == ["4", "2", "17", "503"]
+        assert err[:4] == ["4", "2", "-1", "503"]
         c.send("49", "1")
         assert c.recv()[0] == "49"
 
@@ -135,3 +140,58 @@ def test_sustained_flooding_disconnects(sim):
         c.connect()
         c.sock.sendall(b"".join(b"\0\0\0\x0549\x001\x00" for _ in range(150)))
         assert c.wait_closed()
+
+
+def test_error_100_reaches_a_flooding_client_before_a_clean_close(sim):
+    """Even when the server stops reading with half a megabyte unread (which, closed
+    abruptly, resets the connection and can discard what was sent last)."""
+    with _client(sim) as c:
+        c.connect()
+        c.sock.sendall(b"".join(b"\0\0\0\x0549\x001\x00" for _ in range(60_000)))
+        got, how = c.read_to_close()
+        assert how == "eof"
+        assert sorted({m[3] for m in got if m[0] == "4"}) == ["100"]
+        assert got[-1][:4] == ["4", "2", "-1", "100"]  # the last word before the close
+
+
+def test_pace_api_option_paces_a_burst_without_error_100(sim):
+    with _client(sim) as c:
+        c.connect(offer=b"v157..178 +PACEAPI")
+        started = time.monotonic()
+        for _ in range(60):
+            c.send("49", "1")
+        msgs = [c.recv() for _ in range(60)]
+        assert {m[0] for m in msgs} == {"49"}  # every request answered, no error 100
+        assert time.monotonic() - started >= 0.9  # the last ten waited for the next second
+        c.send("49", "1")
+        assert c.recv()[0] == "49"
+
+
+@pytest.mark.parametrize("offer", [b"v142..163", b"v100..175"])
+def test_too_old_a_client_is_refused_after_start_api(sim, offer):
+    with _client(sim) as c:
+        version = int(c.handshake(offer)[0])
+        assert version == int(offer.split(b"..")[1])  # answered in its own version
+        c.send("71", "2", "1", "")
+        error = c.recv()
+        assert error[:4] == ["4", "2", "-1", "502"]
+        assert len(error) == (5 if version < 166 else 6)  # advancedOrderRejectJson from v166
+        assert c.wait_closed()
+
+
+def test_a_client_that_vanishes_is_cleaned_up_quietly(sim, caplog):
+    """A reset connection with market data still streaming: no asyncio warning per write."""
+    spy = ["0", "SPY", "STK", "", "0", "", "", "SMART", "", "USD", "", ""]
+    caplog.set_level(logging.WARNING)
+    for client_id in (10, 11, 12):
+        c = _client(sim)
+        c.connect(client_id=client_id)
+        c.send("1", "11", "5", *spy, "0", "", "0", "0", "")  # stream SPY
+        c.recv()
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # linger 0: the peer resets the connection, as a crashed client does
+        for _ in range(20):
+            sim.clock.advance(1)  # new quotes (six messages) to write on every tick
+            time.sleep(0.005)
+        assert not sim.call(lambda cid=client_id: cid in sim.sim.clients)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("asyncio")] == []

@@ -55,6 +55,48 @@ def test_dead_letter_topic_has_a_pull_subscription(module: TerraformDir) -> None
     assert block(sub, "expiration_policy") == {"ttl": ""}
 
 
+def _dead_letter_push(module: TerraformDir) -> dict[str, Any]:
+    return module.resource("google_pubsub_subscription", "dead_letter_push")
+
+
+def test_dead_letter_topic_pushes_to_the_worker(module: TerraformDir) -> None:
+    sub = _dead_letter_push(module)
+    assert sub["topic"] == "${google_pubsub_topic.dead_letter.id}"
+    push = block(sub, "push_config")
+    assert push["push_endpoint"] == (
+        "${google_cloud_run_v2_service.main.uri}${var.names.dead_letter_push_path}"
+    )
+    # The same identity and audience as the intents push, so the same edge check admits it.
+    intents = block(module.resource("google_pubsub_subscription", "push"), "push_config")
+    assert block(push, "oidc_token") == block(intents, "oidc_token")
+    assert "no_wrapper" not in push
+
+
+def test_dead_letter_push_subscription_reliability(module: TerraformDir) -> None:
+    sub = _dead_letter_push(module)
+    assert 60 <= sub["ack_deadline_seconds"] <= 600
+    assert block(sub, "retry_policy") == {"minimum_backoff": "10s", "maximum_backoff": "600s"}
+    assert block(sub, "expiration_policy") == {"ttl": ""}
+    # A dead-letter policy here could only point at its own topic: a loop.
+    assert "dead_letter_policy" not in sub
+    assert sub["labels"] == {"trading-mode": "${var.trading_mode}"}
+    assert "${google_cloud_run_v2_service_iam_member.push_invokes_service}" in sub["depends_on"]
+
+
+def test_dead_letter_push_exists_where_dead_letters_do(module: TerraformDir) -> None:
+    # Only the push path has a dead-letter policy; Eventarc's subscription never dead-letters.
+    push = module.resource("google_pubsub_subscription", "push")
+    assert _dead_letter_push(module)["count"] == push["count"]
+    assert "dead_letter_policy" not in module.resource("google_eventarc_trigger", "intents")
+
+
+def test_module_names_input_matches_its_type(root: TerraformDir, module: TerraformDir) -> None:
+    passed = set(root.modules["deployment"]["names"])
+    declared = set(re.findall(r"(\w+) *= *string", module.variables["names"]["type"]))
+    assert passed == declared
+    assert {"dead_letter_push_subscription", "dead_letter_push_path"} <= declared
+
+
 def test_pubsub_service_agent_grants(module: TerraformDir) -> None:
     publisher = module.resource(
         "google_pubsub_topic_iam_member", "pubsub_agent_publishes_dead_letters"

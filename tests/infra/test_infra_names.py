@@ -36,11 +36,24 @@ def test_module_resources_carry_shared_names(
         ("google_pubsub_subscription", "push"): pubsub["intents_push_subscription"],
         ("google_pubsub_topic", "dead_letter"): pubsub["dead_letter_topic"],
         ("google_pubsub_subscription", "dead_letter"): pubsub["dead_letter_subscription"],
+        ("google_pubsub_subscription", "dead_letter_push"): pubsub["dead_letter_push_subscription"],
         ("google_cloud_run_v2_service", "main"): names["cloud_run"]["service"],
     }
     for (rtype, name), pattern in expected.items():
         body = module.resource(rtype, name)
         assert resolve(body["name"]) == pattern.format(mode=mode), f"{rtype}.{name}"
+
+
+def test_dead_letter_push_path_comes_from_names_json(
+    module: TerraformDir, resolve: NameResolver, names: dict
+) -> None:
+    push = block(module.resource("google_pubsub_subscription", "dead_letter_push"), "push_config")
+    service_uri = "${google_cloud_run_v2_service.main.uri}"
+    endpoint = push["push_endpoint"]
+    # The path is the module input var.names.dead_letter_push_path, filled from names.json.
+    assert endpoint == service_uri + "${var.names.dead_letter_push_path}"
+    path = resolve(endpoint.removeprefix(service_uri))
+    assert path == names["pubsub"]["dead_letter_push_path"] == "/dead-letters"
 
 
 def test_service_is_ib_mode(module: TerraformDir, resolve: NameResolver) -> None:

@@ -10,7 +10,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from worker import outcomes
-from worker.runs import ClaimKind, RunStore, fingerprint, now
+from worker.errors import Superseded
+from worker.runs import ClaimKind, Replay, RunStore, fingerprint, now, replay_of
 
 pytestmark = pytest.mark.emulators
 
@@ -74,34 +75,78 @@ def test_other_fingerprint_is_a_mismatch_even_while_running(store: RunStore) -> 
 
 def test_release_lets_the_next_delivery_take_over(store: RunStore) -> None:
     first = store.claim("k", FP, "summary", "h1")
-    store.release(first, "gateway down")
+    first.lease.release("gateway down")
     second = store.claim("k", FP, "summary", "h2")
     assert second.kind is ClaimKind.TAKEOVER
     assert second.attempt == 2
     assert store.get("k")["holder"] == "h2"
-    assert not store.renew(first), "the old holder lost the lease"
-    assert store.renew(second)
+    with pytest.raises(Superseded):
+        first.lease.renew()
+    assert first.lease.lost.is_set()
+    second.lease.renew()
+
+
+def test_a_superseded_holder_cancels_and_cannot_write(store: RunStore) -> None:
+    first = store.claim("k", FP, "summary", "h1")
+    cancelled = []
+    first.lease.on_lost(lambda: cancelled.append(True))
+    first.lease.release("slow")
+    store.claim("k", FP, "summary", "h2")
+    with pytest.raises(Superseded):
+        first.lease.write({"legs.x": {"state": "planned"}})
+    assert cancelled == [True]
+    with pytest.raises(Superseded):
+        first.lease.check()
+    assert "x" not in store.get("k")["legs"]
+
+
+def test_a_lease_is_untrusted_after_release(store: RunStore) -> None:
+    claim = store.claim("k", FP, "summary", "h1")
+    claim.lease.check()
+    claim.lease.release("gateway down")
+    with pytest.raises(Superseded):
+        claim.lease.check()  # no order may leave once the lease is handed back
+
+
+def test_a_write_whose_answer_was_lost_is_recognised_as_our_own(store: RunStore) -> None:
+    claim = store.claim("k", FP, "summary", "h1")
+    # Our write landed but we never learnt its update time: the precondition now fails.
+    store._ref(claim.doc_id).update({"lease_expires_at": now() + timedelta(seconds=30)})
+    claim.lease.write({"recovery_point": {"stage": "planned"}})
+    assert store.get("k")["recovery_point"] == {"stage": "planned"}
+    assert not claim.lease.lost.is_set()
 
 
 def test_finish_then_replay(store: RunStore) -> None:
     claim = store.claim("k", FP, "summary", "h1")
-    record = store.finish(claim, outcome(store, "k"))
+    record = claim.lease.finish(outcome(store, "k"))
     assert record["state"] == "SUCCEEDED"
     assert record["published"] is False
+    assert replay_of(store.get("k")) is Replay.WAIT  # its finisher is publishing
     store.mark_published(claim.doc_id)
     again = store.claim("k", FP, "summary", "h2")
     assert again.kind is ClaimKind.FINISHED
+    assert again.lease is None
     assert again.record["published"] is True
     assert again.record["outcome"]["id"] == claim.doc_id
+    claim.lease.release("late")  # after finishing, releasing changes nothing
+    assert store.get("k")["state"] == "SUCCEEDED"
+
+
+def test_replay_publishes_when_the_finisher_failed(store: RunStore) -> None:
+    claim = store.claim("k", FP, "summary", "h1")
+    claim.lease.finish(outcome(store, "k"))
+    store.mark_publish_failed(claim.doc_id)
+    assert replay_of(store.get("k")) is Replay.PUBLISH
 
 
 def test_finish_by_a_superseded_holder_keeps_the_takers_record(store: RunStore) -> None:
     first = store.claim("k", FP, "summary", "h1")
-    store.release(first, "slow")
+    first.lease.release("slow")
     second = store.claim("k", FP, "summary", "h2")
-    store.finish(second, outcome(store, "k"))
-    record = store.finish(first, outcome(store, "k", "failed"))
-    assert record["state"] == "SUCCEEDED"
+    second.lease.finish(outcome(store, "k"))
+    assert first.lease.finish(outcome(store, "k", "failed")) is None
+    assert store.get("k")["state"] == "SUCCEEDED"
 
 
 def test_twenty_concurrent_claims_yield_one_holder(store: RunStore) -> None:
@@ -111,16 +156,49 @@ def test_twenty_concurrent_claims_yield_one_holder(store: RunStore) -> None:
     assert set(kinds) <= {ClaimKind.NEW, ClaimKind.BUSY}
 
 
+def test_twenty_concurrent_takeovers_yield_one_holder(store: RunStore) -> None:
+    store.claim("hot", FP, "summary", "h0").lease.release("gone")
+    with concurrent.futures.ThreadPoolExecutor(20) as pool:
+        kinds = list(pool.map(lambda i: store.claim("hot", FP, "summary", f"h{i}").kind, range(20)))
+    assert kinds.count(ClaimKind.TAKEOVER) == 1
+    assert set(kinds) <= {ClaimKind.TAKEOVER, ClaimKind.BUSY}
+
+
 def test_record_final_is_final_and_first_wins(store: RunStore) -> None:
     fp = "f" * 64
-    first = store.record_final("bad", fp, "", outcome(store, "bad", "rejected"))
+
+    def build(kind: str):
+        return lambda record: outcome(store, "bad", kind)
+
+    first = store.record_final("bad", fp, "", build("rejected"))
     assert first.kind is ClaimKind.NEW
     assert store.get("bad")["state"] == "REJECTED"
-    assert (
-        store.record_final("bad", fp, "", outcome(store, "bad", "rejected")).kind
-        is ClaimKind.FINISHED
-    )
-    assert store.record_final("bad", "0" * 64, "", outcome(store, "bad")).kind is ClaimKind.MISMATCH
+    assert store.record_final("bad", fp, "", build("rejected")).kind is ClaimKind.FINISHED
+    assert store.record_final("bad", "0" * 64, "", build("succeeded")).kind is ClaimKind.MISMATCH
+
+
+def test_record_final_finishes_an_abandoned_running_record(store: RunStore) -> None:
+    claim = store.claim("k", FP, "summary", "h1")
+    claim.lease.write({"legs.a": {"state": "sent", "order_id": 7}})
+    claim.lease.release("gateway down")
+    seen = []
+
+    def build(record):
+        seen.append(record)
+        return outcome(store, "k", "skipped")
+
+    final = store.record_final("k", FP, "summary", build)
+    assert final.kind is ClaimKind.NEW
+    assert seen[-1]["legs"] == {"a": {"state": "sent", "order_id": 7}}
+    assert store.get("k")["state"] == "SKIPPED"
+    assert claim.lease.finish(outcome(store, "k")) is None
+
+
+def test_record_final_waits_for_a_live_run(store: RunStore) -> None:
+    store.claim("k", FP, "summary", "h1")
+    final = store.record_final("k", FP, "summary", lambda r: outcome(store, "k", "skipped"))
+    assert final.kind is ClaimKind.BUSY
+    assert store.get("k")["state"] == "RUNNING"
 
 
 @pytest.mark.parametrize("key", ["../..", "__x__", "a" * 256, ".", "ключ/🔑", "k\x00y"])

@@ -1,4 +1,5 @@
-"""IB error codes, classified in one table (tws-protocol.md, "Error codes that matter")."""
+"""IB error codes, classified in one table (tws-protocol.md, "Error codes that matter"), and
+the order statuses that mean "the gateway has it" and "it is over"."""
 
 from __future__ import annotations
 
@@ -40,3 +41,9 @@ def classify(code: int) -> Kind:
 def is_retryable(code: int) -> bool:
     """True when the same request may succeed later (connectivity, pacing, client id)."""
     return classify(code) in {Kind.CONNECTIVITY_LOST, Kind.PACING, Kind.CLIENT_ID_IN_USE}
+
+
+# Order statuses (tws-protocol.md, "Order status lifecycle"). An order in LIVE was acknowledged
+# by the gateway; one in TERMINAL will not change again (Inactive: rejected or expired).
+LIVE_STATUSES = frozenset({"PreSubmitted", "Submitted", "PendingCancel", "ApiPending", "Filled"})
+TERMINAL_STATUSES = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})

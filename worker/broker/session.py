@@ -5,6 +5,11 @@ asyncio loop. Request threads (gunicorn gthread workers) never await anything th
 hand a coroutine factory to ``call()``, which runs it on the loop and waits for the result with
 a deadline. Nothing on the loop may block.
 
+A run's calls share a ``CallScope``: when the run's lease is taken over, ``scope.cancel()``
+cancels its calls in flight and refuses new ones (raising Superseded), so a superseded run
+cannot send anything more. ``status()`` never touches the library: the loop thread publishes a
+snapshot whenever the connection changes, and request threads read that.
+
 Life cycle: ``start()`` launches the thread, which connects with full sync and keeps
 reconnecting with bounded exponential backoff and jitter whenever the gateway is away (refused,
 timed out, dropped socket, 326 client id in use). ``ready`` is True only when connected, synced
@@ -25,7 +30,7 @@ from typing import Any, TypeVar
 
 from worker.broker import codes
 from worker.broker.ib import LIBRARY, Gateway
-from worker.errors import GatewayNotReady, IntentTimeout
+from worker.errors import GatewayNotReady, IntentTimeout, Superseded
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,6 +45,47 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         return random.uniform(0.5, 1.0) * min(self.cap, self.initial * 2**attempt)  # noqa: S311
+
+
+class CallScope:
+    """The broker calls of one run, cancelled together when the run is superseded."""
+
+    def __init__(self) -> None:
+        self._futures: set[concurrent.futures.Future[Any]] = set()
+        self._lock = threading.Lock()
+        self.cancelled = False
+
+    def add(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            if self.cancelled:
+                future.cancel()
+            self._futures.add(future)
+
+    def discard(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def cancel(self) -> None:
+        """Cancel every call in flight and refuse later ones."""
+        with self._lock:
+            self.cancelled = True
+            futures = list(self._futures)
+        for future in futures:
+            future.cancel()
+
+
+class ScopedBroker:
+    """The broker as one run sees it: its calls share a scope that a lost lease cancels."""
+
+    def __init__(self, session: BrokerSession, scope: CallScope) -> None:
+        self._session = session
+        self.scope = scope
+
+    def call(self, fn: Callable[[Gateway], Awaitable[T]], timeout: float) -> T:
+        return self._session.call(fn, timeout, self.scope)
+
+    def status(self) -> dict[str, Any]:
+        return self._session.status()
 
 
 class BrokerSession:
@@ -64,7 +110,8 @@ class BrokerSession:
         self._gateway: Gateway | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._maintainer: concurrent.futures.Future[None] | None = None
-        self.connects = 0  # successful connects so far (observability, tests)
+        self._snapshot: dict[str, Any] = {"server_version": 0, "accounts": []}
+        self.connects = 0  # successful connects so far (observability, tests, the journal)
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -96,36 +143,57 @@ class BrokerSession:
         return self._ready.wait(timeout)
 
     def status(self) -> dict[str, Any]:
-        """What /readyz reports."""
-        gw = self._gateway
+        """What /readyz reports (from the loop thread's snapshot; safe from any thread)."""
+        ready = self.ready
+        snapshot = self._snapshot
         return {
-            "ready": self.ready,
+            "ready": ready,
             "library": LIBRARY,
             "connects": self.connects,
-            "server_version": gw.server_version() if gw else 0,
-            "accounts": gw.accounts() if gw and self.ready else [],
+            "server_version": snapshot["server_version"],
+            "accounts": list(snapshot["accounts"]) if ready else [],
         }
 
+    def accounts_if_ready(self) -> list[str] | None:
+        """The accounts the gateway manages, or None while it is not ready."""
+        return list(self._snapshot["accounts"]) if self.ready else None
+
     # -- calls from request threads ---------------------------------------------------------
-    def call(self, fn: Callable[[Gateway], Awaitable[T]], timeout: float) -> T:
+    def call(
+        self,
+        fn: Callable[[Gateway], Awaitable[T]],
+        timeout: float,
+        scope: CallScope | None = None,
+    ) -> T:
         """Run ``fn(gateway)`` on the session loop and wait up to ``timeout`` seconds.
 
         Raises:
             GatewayNotReady: not connected/synced, or the connection dropped mid-call.
             IntentTimeout: the call did not finish in time (it is cancelled).
+            Superseded: ``scope`` was cancelled because the run lost its lease.
         """
-        if not self.ready or self._gateway is None:
+        if scope is not None and scope.cancelled:
+            raise Superseded("this run was superseded; no further broker calls")
+        gateway = self._gateway
+        if not self.ready or gateway is None:
             raise GatewayNotReady("IB gateway session is not ready")
-        future = asyncio.run_coroutine_threadsafe(self._tracked(fn(self._gateway)), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._tracked(fn(gateway)), self._loop)
+        if scope is not None:
+            scope.add(future)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise IntentTimeout(f"IB call did not finish within {timeout:.0f}s") from None
         except concurrent.futures.CancelledError:
+            if scope is not None and scope.cancelled:
+                raise Superseded("this run was superseded; its broker call was cancelled") from None
             raise GatewayNotReady("IB connection dropped during the call") from None
         except (ConnectionError, OSError) as exc:
             raise GatewayNotReady(f"IB connection error: {exc}") from None
+        finally:
+            if scope is not None:
+                scope.discard(future)
 
     async def _tracked(self, coro: Awaitable[T]) -> T:
         task = asyncio.ensure_future(coro)
@@ -143,7 +211,10 @@ class BrokerSession:
     async def _maintain(self) -> None:
         attempt = 0
         while not self._stopping:
-            gateway = Gateway()
+            # Order ids are never reused, even when the gateway's nextValidId moves backwards
+            # after a restart: the new connection starts above every id the last one used.
+            floor = self._gateway.order_id_floor if self._gateway else 0
+            gateway = Gateway(order_id_floor=floor)
             lost = asyncio.Event()
             gateway.on_disconnect(lost.set)
             gateway.on_error(self._on_error)
@@ -172,6 +243,10 @@ class BrokerSession:
             gateway.disconnect()
             return False
         self._gateway = gateway
+        self._snapshot = {
+            "server_version": gateway.server_version(),
+            "accounts": tuple(gateway.accounts()),
+        }
         self.connects += 1
         self._ready.set()
         log.info(

@@ -1,7 +1,11 @@
 """Command line: ``python -m worker.devstack {demo,stack,publish,outcomes}``.
 
-demo     start everything, publish a few intents, print their outcomes, stop; exit 0 on success
+demo     start everything, publish a few intents (one places an order), print their outcomes,
+         stop; exit 0 on success
 stack    start everything and keep it running until Ctrl-C / SIGTERM
+
+Both run ibsim on real time while the US stock market is open, else with its clock inside the
+market's last session (--ibsim-clock; see worker/devstack/clock.py), and print which.
 publish  publish one intent to a running stack's emulator (the command `stack` prints)
 outcomes print outcome events from a running stack's results subscription until Ctrl-C
 """
@@ -13,9 +17,17 @@ import json
 import shlex
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
-from worker.devstack.demo import OUTCOME_TIMEOUT_S, outcome_printer, run_demo
+from worker.devstack.clock import IbsimClock, clock_option
+from worker.devstack.demo import (
+    ORDER_PARAMS,
+    OUTCOME_TIMEOUT_S,
+    demo_account,
+    outcome_printer,
+    run_demo,
+)
 from worker.devstack.emulators import DEFAULT_PROJECT
 from worker.devstack.processes import StartupError, sigterm_as_interrupt
 from worker.devstack.pubsub_setup import LocalPubSub, PubSubNames
@@ -37,12 +49,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("demo", "stack"):
         cmd = sub.add_parser(name)
-        cmd.add_argument("--scenario", default="default", help="ibsim scenario name")
+        cmd.add_argument(
+            "--scenario",
+            default="default",
+            help="ibsim scenario: a built-in name (default, two_accounts, ...) or a YAML file path",
+        )
         cmd.add_argument("--run-dir", type=Path, help="directory for logs (default: a temp dir)")
         cmd.add_argument("--project", default=DEFAULT_PROJECT)
         cmd.add_argument("--worker-app", default=WORKER_APP, help="gunicorn app spec")
         cmd.add_argument("--worker-config", default=WORKER_CONFIG, help="gunicorn --config")
         cmd.add_argument("--ibsim-command", default="", help="replaces the ibsim executable")
+        cmd.add_argument(
+            "--ibsim-clock",
+            default="auto",
+            help="ibsim's clock: auto (real time while the US stock market is open, else inside"
+            " its last session), real, or an ISO time to start at",
+        )
     sub.choices["demo"].add_argument(
         "--timeout", type=float, default=OUTCOME_TIMEOUT_S, help="seconds to wait for outcomes"
     )
@@ -67,21 +89,35 @@ def _stack(args: argparse.Namespace) -> DevStack:
         worker_app=args.worker_app,
         worker_config=args.worker_config or None,
     )
-    stack = DevStack(args.run_dir, project=args.project, scenario=args.scenario, commands=commands)
+    stack = DevStack(
+        args.run_dir,
+        project=args.project,
+        scenario=args.scenario,
+        commands=commands,
+        clock=_clock(args.ibsim_clock),
+    )
     print(f"starting emulators, ibsim and worker; logs in {stack.run_dir}", flush=True)
     return stack
 
 
+def _clock(value: str) -> IbsimClock:
+    try:
+        return clock_option(value, datetime.now(UTC))
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo; return 0 if every expected outcome arrived."""
+    """Run the demo; return 0 if every expected outcome (and the order's fill) arrived."""
     with _stack(args) as stack:
         print(stack.describe(), flush=True)
-        problems = run_demo(stack.pubsub, _print, args.timeout)
+        account = demo_account(stack.ibsim.accounts(), _print)
+        problems = run_demo(stack.pubsub, _print, args.timeout, account)
     print("stopped everything")
     for problem in problems:
         print(f"DEMO FAILED: {problem}", file=sys.stderr)
     if not problems:
-        print("demo OK: every expected outcome arrived, the duplicate was deduplicated")
+        print("demo OK: every expected outcome arrived, the order filled, duplicates deduplicated")
     return 1 if problems else 0
 
 
@@ -103,8 +139,10 @@ def _example(stack: RunningStack) -> str:
     argv = [sys.executable, "-m", "worker.devstack", "publish"]
     argv += ["--pubsub-host", stack.emulators.pubsub_host, "--project", stack.project]
     publish = [*argv, "summary", "{}", "-a", "idempotency_key=my-first-key"]
+    order = [*argv, "place_order", json.dumps(ORDER_PARAMS), "-a", "idempotency_key=my-first-order"]
     watch = [*argv[:3], "outcomes", *argv[4:]]
-    return shlex.join(publish) + "\n\nwatch outcomes:\n  " + shlex.join(watch)
+    examples = shlex.join(publish) + "\n  " + shlex.join(order)
+    return examples + "\n\nwatch outcomes:\n  " + shlex.join(watch)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

@@ -3,14 +3,17 @@
 The layout mirrors production (terraform creates the same names from worker/names.json): an
 intents topic with a push subscription to the worker (wrapped envelope, ack deadline 600 s, a
 retry policy and a dead-letter policy) and a dead-letter topic with a pull subscription, because
-Pub/Sub drops what reaches a topic without subscriptions. The shared results topic gets a pull
+Pub/Sub drops what reaches a topic without subscriptions, and a push subscription to the worker's
+dead-letter route, which gives each dead letter its outcome. The shared results topic gets a pull
 subscription here so the demo and the tests can read the outcome events.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +32,10 @@ from worker.names import names as shared_names
 _FAST_BATCH = pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0)
 # The emulator answers an empty pull after ~2 s; never block one pull longer than this.
 _PULL_SLICE_S = 2.0
+# The worker's route for dead-letter pushes, shared with terraform.
+DEAD_LETTER_PATH: str = shared_names()["pubsub"]["dead_letter_push_path"]
+# As in terraform: the dead-letter route reads one record and publishes one outcome, no IB call.
+DEAD_LETTER_ACK_S = 60
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class PubSubNames:
     intents_push_subscription: str
     dead_letter_topic: str
     dead_letter_subscription: str
+    dead_letter_push_subscription: str
     results_topic: str
     results_subscription: str
 
@@ -54,7 +62,7 @@ class PubSubNames:
         """
         section = shared_names()["pubsub"]
         keys = ("intents_topic", "intents_push_subscription", "dead_letter_topic")
-        keys += ("dead_letter_subscription", "results_topic")
+        keys += ("dead_letter_subscription", "dead_letter_push_subscription", "results_topic")
         names = {k: section[k].format(mode=mode) + suffix for k in keys}
         # Terraform defines no subscription on the shared results topic; a local reader needs one.
         results_sub = section["results_topic"] + "-local-pull" + suffix
@@ -120,6 +128,16 @@ class Outcome:
         return self.type.rsplit(".", 1)[-1]
 
 
+def dead_letter_endpoint(push_endpoint: str) -> str:
+    """Return the dead-letter route on the server of push_endpoint.
+
+    Like terraform's "${service uri}/dead-letters": the route hangs off the server's root, not
+    off the intents endpoint's path. E.g. http://127.0.0.1:8080/ -> http://127.0.0.1:8080/dead-letters.
+    """
+    parts = urllib.parse.urlsplit(push_endpoint)
+    return f"{parts.scheme}://{parts.netloc}{DEAD_LETTER_PATH}"
+
+
 def _channel(host: str) -> grpc.Channel:
     # The emulator speaks plain gRPC. An explicit channel keeps us independent of whether
     # PUBSUB_EMULATOR_HOST is set in this process's environment.
@@ -142,14 +160,30 @@ class LocalPubSub:
         self._created: list[tuple[str, str]] = []
 
     def setup(self, push_endpoint: str, policy: PushPolicy | None = None) -> None:
-        """Create the deployment's topics and subscriptions, pushing intents to push_endpoint."""
-        n = self.names
+        """Create the deployment's topics and subscriptions.
+
+        Args:
+            push_endpoint: Where intents are pushed (the worker's URL + "/"). Dead letters are
+                pushed to DEAD_LETTER_PATH on the same server (see dead_letter_endpoint).
+            policy: Delivery settings of the intents push subscription; the dead-letter push
+                subscription takes its backoffs, a 60 s ack deadline and no dead-letter policy.
+        """
+        n, policy = self.names, policy or PushPolicy()
         for topic in (n.intents_topic, n.dead_letter_topic, n.results_topic):
             self.create_topic(topic)
         self.create_pull_subscription(n.dead_letter_subscription, n.dead_letter_topic)
         self.create_pull_subscription(n.results_subscription, n.results_topic)
+        # Before the intents subscription: a topic delivers only to subscriptions that existed
+        # when a message was published, so no dead letter can miss this one.
         self.create_push_subscription(
-            n.intents_push_subscription, n.intents_topic, push_endpoint, policy or PushPolicy()
+            n.dead_letter_push_subscription,
+            n.dead_letter_topic,
+            dead_letter_endpoint(push_endpoint),
+            dataclasses.replace(policy, ack_deadline_s=DEAD_LETTER_ACK_S),
+            dead_letters=False,
+        )
+        self.create_push_subscription(
+            n.intents_push_subscription, n.intents_topic, push_endpoint, policy
         )
 
     def create_topic(self, topic: str) -> str:
@@ -168,21 +202,37 @@ class LocalPubSub:
         return self._create_subscription(subscription, topic, request)
 
     def create_push_subscription(
-        self, subscription: str, topic: str, endpoint: str, policy: PushPolicy
+        self,
+        subscription: str,
+        topic: str,
+        endpoint: str,
+        policy: PushPolicy,
+        *,
+        dead_letters: bool = True,
     ) -> str:
-        """Create a push subscription with the wrapped envelope, retry and dead-letter policies."""
-        request = {
+        """Create a push subscription with the wrapped envelope and a retry policy.
+
+        Args:
+            subscription: Subscription id.
+            topic: Topic id.
+            endpoint: Push endpoint URL.
+            policy: Ack deadline, backoffs and max delivery attempts.
+            dead_letters: Attach the dead-letter policy (to the deployment's dead-letter topic).
+                False for the dead-letter topic's own push subscription, which would loop.
+        """
+        request: dict[str, Any] = {
             "push_config": {"push_endpoint": endpoint},
             "ack_deadline_seconds": policy.ack_deadline_s,
             "retry_policy": RetryPolicy(
                 minimum_backoff=timedelta(seconds=policy.min_backoff_s),
                 maximum_backoff=timedelta(seconds=policy.max_backoff_s),
             ),
-            "dead_letter_policy": DeadLetterPolicy(
+        }
+        if dead_letters:
+            request["dead_letter_policy"] = DeadLetterPolicy(
                 dead_letter_topic=self.names.topic_path(self.names.dead_letter_topic),
                 max_delivery_attempts=policy.max_delivery_attempts,
-            ),
-        }
+            )
         return self._create_subscription(subscription, topic, request)
 
     def _create_subscription(self, subscription: str, topic: str, extra: dict[str, Any]) -> str:

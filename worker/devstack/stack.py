@@ -18,14 +18,34 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ibsim import control as ibsim_control
+from worker.devstack.clock import REAL_TIME, IbsimClock
 from worker.devstack.emulators import DEFAULT_PROJECT, Emulators, start_emulators
-from worker.devstack.processes import ManagedProcess, ProcessStack, free_port, python_tool
-from worker.devstack.pubsub_setup import LocalPubSub, PubSubNames, PushPolicy
+from worker.devstack.processes import (
+    ManagedProcess,
+    ProcessStack,
+    StartupError,
+    free_port,
+    python_tool,
+)
+from worker.devstack.pubsub_setup import (
+    LocalPubSub,
+    PubSubNames,
+    PushPolicy,
+    dead_letter_endpoint,
+)
 
-IBSIM_READY = r"ibsim listening on ([0-9.]+):(\d+)"
+# The bare stdout line `ibsim serve` prints once its API and control endpoint accept. Anchored:
+# its log (stderr, same pipe) says "... ibsim.server ibsim listening on ..." before the control
+# endpoint is up.
+IBSIM_READY = r"^ibsim listening on ([0-9.]+):(\d+)\s*$"
 WORKER_APP = "worker.app:create_app()"
 WORKER_CONFIG = "python:worker.gunicorn_conf"
 START_TIMEOUT_S = 60.0
+# ibsim's control endpoint always binds loopback (ibsim/control.py).
+IBSIM_CONTROL_HOST = "127.0.0.1"
+# ibsim reads a --scenario value as a path when it has a '/' or a YAML suffix, else as a name.
+_PATH_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,39 @@ class IbsimProcess:
     process: ManagedProcess
     host: str
     port: int
+    control_port: int
+
+    @property
+    def control(self) -> str:
+        """HOST:PORT of the control endpoint, as `ibsim fault --control` takes it."""
+        return f"{IBSIM_CONTROL_HOST}:{self.control_port}"
+
+    def accounts(self) -> list[str]:
+        """The login's accounts from the control endpoint's status; [] if it gives none."""
+        try:
+            reply = ibsim_control.send(self.control, "status", [], timeout=5)
+        except (OSError, ValueError):
+            return []
+        result = reply.get("result") if reply.get("ok") else None
+        return [str(a) for a in result.get("accounts", [])] if isinstance(result, dict) else []
+
+
+def ibsim_scenario(scenario: str) -> str:
+    """Return the --scenario value for ibsim: a built-in name as is, a path made absolute.
+
+    A relative path means the caller's directory (`make` runs in the repository root); absolute,
+    it keeps that meaning in any working directory, and a missing file fails before anything
+    starts instead of after the emulators did.
+
+    Raises:
+        StartupError: The value is a path (it has a '/' or ends .yaml/.yml) but names no file.
+    """
+    if "/" not in scenario and not scenario.endswith(_PATH_SUFFIXES):
+        return scenario
+    path = Path(scenario).expanduser().resolve()
+    if not path.is_file():
+        raise StartupError(f"ibsim scenario file not found: {scenario}")
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -57,19 +110,28 @@ def start_ibsim(
     scenario: str = "default",
     timeout: float = START_TIMEOUT_S,
     command: Sequence[str] = (),
+    clock: IbsimClock = REAL_TIME,
 ) -> IbsimProcess:
     """Start `ibsim serve --port 0` and wait for its `ibsim listening on HOST:PORT` line.
 
+    The control endpoint gets a free port chosen here, so the caller knows it without parsing
+    ibsim's log; if another process takes it first, ibsim exits and this raises StartupError.
+
     Args:
         stack: Where to register the process.
-        scenario: ibsim scenario name.
+        scenario: ibsim scenario: a built-in name or a YAML file (see ibsim_scenario).
         timeout: Seconds to wait for the ready line.
         command: Replaces the `ibsim` executable (e.g. a stand-in); the arguments follow it.
+        clock: ibsim's clock: real time, or `--clock-start` at a chosen moment.
     """
-    argv = [*(command or [python_tool("ibsim")]), "serve", "--port", "0", "--scenario", scenario]
+    control_port = free_port()
+    argv = [*(command or [python_tool("ibsim")]), "serve", "--port", "0"]
+    argv += ["--control-port", str(control_port), *clock.argv()]
+    argv += ["--scenario", ibsim_scenario(scenario)]
     proc = stack.start("ibsim", argv, ready_pattern=IBSIM_READY)
     match = proc.wait_ready_line(timeout)
-    return IbsimProcess(process=proc, host=match.group(1), port=int(match.group(2)))
+    host, port = match.group(1), int(match.group(2))
+    return IbsimProcess(process=proc, host=host, port=port, control_port=control_port)
 
 
 def worker_env(
@@ -145,19 +207,25 @@ class RunningStack:
     worker: WorkerProcess
     pubsub: LocalPubSub
     timings: Mapping[str, float]
+    clock: IbsimClock = REAL_TIME
 
     def describe(self) -> str:
         """Return a human-readable summary: URLs, hosts, topics, subscriptions, logs, timings."""
         n = self.pubsub.names
         took = ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
+        ib = self.ibsim
+        dead_url = dead_letter_endpoint(self.worker.url)
+        dead = f"topic {n.dead_letter_topic} -> pull {n.dead_letter_subscription}"
+        dead += f", push {n.dead_letter_push_subscription} -> {dead_url}"
         lines = [
             f"worker          {self.worker.url}  (push endpoint {self.worker.url}/)",
-            f"ibsim           {self.ibsim.host}:{self.ibsim.port}  scenario {self.scenario}",
+            f"ibsim           {ib.host}:{ib.port}  control {ib.control}  scenario {self.scenario}",
+            f"ibsim clock     {self.clock.describe()}",
             f"project         {self.project}",
             f"PUBSUB_EMULATOR_HOST={self.emulators.pubsub_host}",
             f"FIRESTORE_EMULATOR_HOST={self.emulators.firestore_host}",
             f"intents         topic {n.intents_topic} -> push {n.intents_push_subscription}",
-            f"dead letters    topic {n.dead_letter_topic} -> pull {n.dead_letter_subscription}",
+            f"dead letters    {dead}",
             f"results         topic {n.results_topic} -> pull {n.results_subscription}",
             f"logs            {self.run_dir}",
             f"started in      {took}",
@@ -186,13 +254,28 @@ class DevStack:
         mode: str = "paper",
         policy: PushPolicy | None = None,
         commands: Commands | None = None,
+        clock: IbsimClock = REAL_TIME,
     ) -> None:
-        """Describe a stack; nothing starts before __enter__."""
+        """Describe a stack; nothing starts before __enter__.
+
+        Args:
+            run_dir: Directory for the logs (default: a new temp dir).
+            project: Project id on the emulators.
+            scenario: ibsim scenario: a built-in name or a YAML file (see ibsim_scenario).
+            mode: Trading mode whose Pub/Sub names to use.
+            policy: Push subscription policy (default: the deployment's).
+            commands: What to run for ibsim and the worker.
+            clock: ibsim's clock (see worker.devstack.clock.choose_clock).
+
+        Raises:
+            StartupError: scenario is a path that names no file (checked before anything starts).
+        """
         self.commands = commands or Commands()
+        self.scenario = ibsim_scenario(scenario)
         self.run_dir = run_dir or Path(tempfile.mkdtemp(prefix="ib-devstack-"))
         self.project = project
-        self.scenario = scenario
         self.policy = policy
+        self.clock = clock
         self.names = PubSubNames.from_names_file(project, mode)
         self.procs = ProcessStack(self.run_dir)
         self._emulators: Emulators | None = None
@@ -215,7 +298,9 @@ class DevStack:
         with self._timed("emulators"):
             self._emulators = emulators = start_emulators(self.run_dir, self.project)
         with self._timed("ibsim"):
-            ibsim = start_ibsim(self.procs, self.scenario, command=self.commands.ibsim)
+            ibsim = start_ibsim(
+                self.procs, self.scenario, command=self.commands.ibsim, clock=self.clock
+            )
         env = worker_env(
             port=free_port(),
             project=self.project,
@@ -244,6 +329,7 @@ class DevStack:
             worker,
             pubsub,
             dict(self.timings),
+            self.clock,
         )
 
     def stop(self) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.intents import summary
+from worker.intents import place_order, summary
 from worker.intents.base import Context, IntentSpec
 
-REGISTRY: dict[str, IntentSpec] = {spec.name: spec for spec in (summary.SPEC,)}
+REGISTRY: dict[str, IntentSpec] = {spec.name: spec for spec in (summary.SPEC, place_order.SPEC)}
 
 __all__ = ["REGISTRY", "Context", "IntentSpec", "json_schemas"]
 

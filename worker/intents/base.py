@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from worker.journal import OrderJournal
 
 
 class Broker(Protocol):
@@ -27,6 +30,9 @@ class Context:
     trading_mode: str
     timeout: float
     config: Callable[[], dict[str, Any]]
+    key: str = ""
+    attempt: int = 1
+    orders: OrderJournal | None = None  # the ONLY way to send, modify or cancel an order
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,8 @@ class IntentSpec:
     """One intent: ``run(ctx, params)`` returns the JSON-able result of the outcome event.
 
     ``places_orders`` marks intents that change broker state: they need the live opt-in in
-    live mode, honour the kill switch and later fill the record's legs and recovery point.
+    live mode, honour the kill switch, need an Idempotency-Key on direct calls and send every
+    order through ``ctx.orders`` (the record's legs and recovery point).
     """
 
     name: str

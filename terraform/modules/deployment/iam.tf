@@ -43,7 +43,8 @@ resource "google_project_iam_member" "runtime_runs_queries" {
   member  = "serviceAccount:${local.runtime_email}"
 }
 
-# The push subscription's (or Eventarc trigger's) identity may invoke this service and nothing else.
+# The push subscriptions' (or Eventarc trigger's) identity may invoke this service and nothing
+# else; the intents and the dead-letter push subscriptions share it.
 resource "google_cloud_run_v2_service_iam_member" "push_invokes_service" {
   project  = var.project_id
   location = var.region

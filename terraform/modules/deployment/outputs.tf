@@ -18,6 +18,11 @@ output "dead_letter_subscription" {
   value       = google_pubsub_subscription.dead_letter.name
 }
 
+output "dead_letter_push_subscription" {
+  description = "Push subscription delivering dead letters to the worker's dead-letter route (null with delivery = eventarc)."
+  value       = one(google_pubsub_subscription.dead_letter_push[*].name)
+}
+
 output "runtime_service_account" {
   description = "Email of the service account the container runs as."
   value       = local.runtime_email

@@ -85,3 +85,49 @@ resource "google_pubsub_subscription" "push" {
     google_cloud_run_v2_service_iam_member.push_invokes_service,
   ]
 }
+
+# Dead letters get an outcome: every message the push subscription gives up on is pushed once more,
+# to the worker's dead-letter route, which publishes a `failed` outcome (code dead_lettered) for a
+# key that has none and acks. The pull subscription above still keeps a copy for inspection.
+# Only with delivery = "push": the Eventarc trigger's managed subscription has no dead-letter
+# policy, so on that path nothing ever reaches the dead-letter topic.
+resource "google_pubsub_subscription" "dead_letter_push" {
+  count = var.delivery == "push" ? 1 : 0
+
+  project = var.project_id
+  name    = var.names.dead_letter_push_subscription
+  topic   = google_pubsub_topic.dead_letter.id
+
+  # The route reads one record and publishes one outcome; it never waits for the IB gateway.
+  ack_deadline_seconds       = 60
+  message_retention_duration = "604800s"
+
+  push_config {
+    # Wrapped envelope, as on the intents subscription: the worker decodes both the same way.
+    push_endpoint = "${google_cloud_run_v2_service.main.uri}${var.names.dead_letter_push_path}"
+
+    oidc_token {
+      service_account_email = google_service_account.push_invoker.email
+      audience              = google_cloud_run_v2_service.main.uri
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  # No dead_letter_policy: its only possible target is this subscription's own topic, a loop.
+  # A dead letter the worker cannot settle is retried until retention ends, and the pull
+  # subscription keeps it for 31 days either way.
+
+  expiration_policy {
+    ttl = ""
+  }
+
+  labels = {
+    trading-mode = var.trading_mode
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.push_invokes_service]
+}

@@ -21,12 +21,14 @@ variable "trading_mode" {
 variable "names" {
   description = "Resource names shared with the worker, already resolved for this trading mode (from worker/names.json)."
   type = object({
-    service                   = string
-    intents_topic             = string
-    intents_push_subscription = string
-    dead_letter_topic         = string
-    dead_letter_subscription  = string
-    health_path               = string
+    service                       = string
+    intents_topic                 = string
+    intents_push_subscription     = string
+    dead_letter_topic             = string
+    dead_letter_subscription      = string
+    dead_letter_push_subscription = string
+    dead_letter_push_path         = string
+    health_path                   = string
   })
 }
 
