@@ -6,7 +6,7 @@ INSYNC := .venv-insync
 CHECKOV := .venv-checkov
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: install test test-main test-insync lint format demo stack bench constraints clean
+.PHONY: install test test-main test-insync lint format demo stack bench schemas constraints clean
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,9 @@ stack: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+schemas: install
+	$(BIN)/python -m worker.intents.schemas
 
 constraints: install
 	{ head -n 2 constraints.txt; $(BIN)/pip freeze --exclude-editable; } > constraints.new

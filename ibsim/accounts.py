@@ -28,7 +28,7 @@ LEDGER_KEYS: dict[str, str | None] = {
     "MutualFundValue": None,
     "NetDividend": None,
     "NetLiquidationByCurrency": "net_liquidation",
-    "OptionMarketValue": None,
+    "OptionMarketValue": "option_value",
     "RealizedPnL": "realized",
     "StockMarketValue": "stock_value",
     "TBillValue": None,
@@ -182,7 +182,7 @@ def ledger_rows(v: Valuation, currency: str) -> list[AccountValue]:
 
 
 def _base_ledger(v: Valuation) -> CurrencyFigures:
-    names = ("cash", "stock_value", "futures_pnl", "unrealized", "realized")
+    names = ("cash", "stock_value", "option_value", "futures_pnl", "unrealized", "realized")
     return CurrencyFigures(rate=1.0, **{n: v.total(n) for n in names})
 
 

@@ -127,6 +127,7 @@ class Broker(Matcher):
             raise OrderRejected(self._reject_reasons.pop(0), CODE_REJECTED)
         quote = self.market.quote(inst)
         pretrade.check_market_hours(self.market, self.scenario.options, req, inst)
+        pretrade.check_not_expired(self.market, inst)
         pretrade.check_buying_power(self.ledger, req, inst, quote)
         now = self.market.clock.now()
         active_from, good_until = validity.window(self.market, req, inst, now)

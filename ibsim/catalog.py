@@ -9,10 +9,11 @@ time for the week starting at the attached clock's date (IB sends about a week).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ibsim import hours
+from ibsim import chain, hours
 from ibsim.model import ContractQuery, Instrument, SecType, UnknownContract
 
 if TYPE_CHECKING:
@@ -42,6 +43,18 @@ _STOCKS = (
      "US78463V1070"),
     ("TLT", 15547841, "NASDAQ", "ISHARES 20+ YEAR TREASURY BD", "ETF", "Funds", "Debt Fund",
      "US4642874329"),
+    ("IBM", 8314, "NYSE", "INTL BUSINESS MACHINES CORP", "COMMON", "Technology", "Computers",
+     "US4592001014"),
+    ("AMZN", 3691937, "NASDAQ", "AMAZON.COM INC", "COMMON", "Communications", "Internet",
+     "US0231351067"),
+    ("TSLA", 76792991, "NASDAQ", "TESLA INC", "COMMON", "Consumer, Cyclical",
+     "Auto Manufacturers", "US88160R1014"),
+    ("NVDA", 4815747, "NASDAQ", "NVIDIA CORP", "COMMON", "Technology", "Semiconductors",
+     "US67066G1040"),
+    ("META", 107113386, "NASDAQ", "META PLATFORMS INC-CLASS A", "COMMON", "Communications",
+     "Internet", "US30303M1027"),
+    ("GOOGL", 208813719, "NASDAQ", "ALPHABET INC-CL A", "COMMON", "Communications", "Internet",
+     "US02079K3059"),
 )  # fmt: skip
 _STK_RULE = "26"  # IB's market rule for US stocks: 0.01 from 0
 # base, quote, con_id, min tick
@@ -54,11 +67,33 @@ _FX_PAIRS = (
     ("EUR", "JPY", 14321016, 0.005),
     ("EUR", "CHF", 12087802, 0.00005),
     ("GBP", "JPY", 14321015, 0.005),
+    ("USD", "CAD", 15016062, 0.00005),
+    ("AUD", "USD", 14433401, 0.00005),
 )
 _FX_ALIASES = frozenset({"IDEALPRO", "FXCONV"})
+_FUT_ALIASES = frozenset({"CME", "GLOBEX"})  # GLOBEX: IB's former name for CME's futures
 _QUARTER_CODES = {3: "H", 6: "M", 9: "U", 12: "Z"}
-_MES_YEARS = range(2020, 2031)
+_FUT_YEARS = range(2020, 2031)
 _LISTED_QUARTERS = 4
+
+
+@dataclass(frozen=True)
+class _FutureSpec:
+    """One quarterly CME equity-index future: its conId prefix, size and margin."""
+
+    prefix: str  # conIds are prefix + expiry (YYYYMMDD), e.g. MES Dec 2026 = 720261218
+    multiplier: float
+    long_name: str
+    margin_units: float  # initial margin in MES contracts (the scenario's futures margin)
+
+
+# Margins relative to MES follow the exchange's: ES 10x, NQ about 14x, MNQ about 1.4x.
+_FUTURES = {
+    "MES": _FutureSpec("7", 5.0, "Micro E-Mini S&P 500 Stock Price Index", 1.0),
+    "ES": _FutureSpec("6", 50.0, "E-mini S&P 500", 10.0),
+    "NQ": _FutureSpec("5", 20.0, "E-mini NASDAQ 100", 14.0),
+    "MNQ": _FutureSpec("4", 2.0, "Micro E-Mini Nasdaq-100 Index", 1.4),
+}
 
 
 def _stock(symbol: str, con_id: int, primary: str, name: str, *rest: str) -> Instrument:
@@ -113,39 +148,41 @@ def third_friday(year: int, month: int) -> date:
     return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
 
 
-def _mes(expiry: date) -> Instrument:
+def _future(symbol: str, expiry: date) -> Instrument:
+    spec = _FUTURES[symbol]
     code = _QUARTER_CODES[expiry.month]
     return Instrument(
-        con_id=int(f"7{expiry:%Y%m%d}"),
-        symbol="MES",
+        con_id=int(f"{spec.prefix}{expiry:%Y%m%d}"),
+        symbol=symbol,
         sec_type=SecType.FUTURE,
         exchange="CME",
         primary_exchange="",
         currency="USD",
-        local_symbol=f"MES{code}{expiry.year % 10}",
-        trading_class="MES",
-        long_name="Micro E-Mini S&P 500 Stock Price Index",
+        local_symbol=f"{symbol}{code}{expiry.year % 10}",
+        trading_class=symbol,
+        long_name=spec.long_name,
         min_tick=0.25,
-        multiplier=5.0,
+        multiplier=spec.multiplier,
         last_trade_date=f"{expiry:%Y%m%d}",
         time_zone="US/Central",
         order_types=_FUT_ORDER_TYPES,
         valid_exchanges="CME",
         market_rule_ids="67",
+        margin_units=spec.margin_units,
     )
 
 
-def _spx() -> Instrument:
+def _index(symbol: str, con_id: int, long_name: str) -> Instrument:
     return Instrument(
-        con_id=416904,
-        symbol="SPX",
+        con_id=con_id,
+        symbol=symbol,
         sec_type=SecType.INDEX,
         exchange="CBOE",
         primary_exchange="",
         currency="USD",
-        local_symbol="SPX",
-        trading_class="SPX",
-        long_name="S&P 500 Stock Index",
+        local_symbol=symbol,
+        trading_class=symbol,
+        long_name=long_name,
         min_tick=0.01,
         order_types="",
         valid_exchanges="CBOE",
@@ -153,11 +190,13 @@ def _spx() -> Instrument:
     )
 
 
+# Options trade regular hours only, which is how the "ind" kind's sessions run.
+_KINDS = {SecType.STOCK: "stk", SecType.INDEX: "ind", SecType.OPTION: "ind", SecType.FUTURE: "fut"}
+
+
 def kind(inst: Instrument) -> str:
     """The hours kind of an instrument ("stk", "ind", "fut", "fx")."""
-    return {SecType.STOCK: "stk", SecType.INDEX: "ind", SecType.FUTURE: "fut"}.get(
-        inst.sec_type, "fx"
-    )
+    return _KINDS.get(inst.sec_type, "fx")
 
 
 class Catalog:
@@ -165,15 +204,23 @@ class Catalog:
 
     def __init__(self, instruments: list[Instrument], clock: Clock | None = None) -> None:
         self._by_id = {i.con_id: i for i in instruments}
+        self._chains: dict[date, list[Instrument]] = {}
         self.clock = clock  # Market attaches its clock: it decides listed expiries and hours
 
     @classmethod
     def builtin(cls) -> Catalog:
-        """SPY QQQ AAPL MSFT VIXY IEF GLD TLT, eight FX pairs, quarterly MES futures, SPX."""
+        """Fourteen US stocks and ETFs, ten FX pairs, quarterly MES, ES, NQ and MNQ futures,
+        the SPX and VIX indexes."""
         instruments = [_stock(*row) for row in _STOCKS]
         instruments += [_fx(*row) for row in _FX_PAIRS]
-        instruments += [_mes(third_friday(y, m)) for y in _MES_YEARS for m in _QUARTER_CODES]
-        instruments.append(_spx())
+        instruments += [
+            _future(symbol, third_friday(y, m))
+            for symbol in _FUTURES
+            for y in _FUT_YEARS
+            for m in _QUARTER_CODES
+        ]
+        instruments.append(_index("SPX", 416904, "S&P 500 Stock Index"))
+        instruments.append(_index("VIX", 13455763, "CBOE Volatility Index"))
         return cls(instruments)
 
     def _today(self) -> date:
@@ -186,22 +233,40 @@ class Catalog:
         Raises:
             UnknownContract: no such conId.
         """
-        if con_id not in self._by_id:
+        if con_id in self._by_id:
+            return self._by_id[con_id]
+        decoded = chain.decode(con_id)
+        underlying = self._by_id.get(chain.UNDERLYING_CON_ID)
+        if decoded is None or underlying is None:
             raise UnknownContract(f"No security definition has been found for conId {con_id}")
-        return self._by_id[con_id]
+        return chain.option(underlying, *decoded)
 
     def all(self) -> list[Instrument]:
         """Every instrument, expired futures included."""
         return list(self._by_id.values())
 
     def listed(self) -> list[Instrument]:
-        """Instruments a client can find now: futures only for the next listed quarters."""
+        """Instruments a client can find now: futures only for their next listed quarters."""
         today = f"{self._today():%Y%m%d}"
-        futures = sorted(
-            (i for i in self._by_id.values() if i.last_trade_date >= today and i.last_trade_date),
+        upcoming = sorted(
+            (i for i in self._by_id.values() if i.last_trade_date >= today),
             key=lambda i: i.last_trade_date,
-        )[:_LISTED_QUARTERS]
-        return [i for i in self._by_id.values() if not i.last_trade_date] + futures
+        )
+        by_symbol: dict[str, list[Instrument]] = {}
+        for future in upcoming:
+            by_symbol.setdefault(future.symbol, []).append(future)
+        futures = [f for group in by_symbol.values() for f in group[:_LISTED_QUARTERS]]
+        others = [i for i in self._by_id.values() if not i.last_trade_date]
+        return others + futures + self._options(self._today())
+
+    def _options(self, today: date) -> list[Instrument]:
+        """The option chain listed on ``today`` (built once per day)."""
+        underlying = self._by_id.get(chain.UNDERLYING_CON_ID)
+        if underlying is None:
+            return []  # a catalog without SPY has no chain
+        if today not in self._chains:
+            self._chains = {today: chain.listed(underlying, today)}
+        return self._chains[today]
 
     def resolve(self, q: ContractQuery) -> list[Instrument]:
         """Every instrument matching all fields the query sets, with hours filled in.
@@ -252,8 +317,8 @@ class Catalog:
 
 
 def _matches(inst: Instrument, q: ContractQuery) -> bool:
-    if q.strike or q.right not in ("", "0", "?"):
-        return False  # no options in the catalog
+    if not _option_fields_match(inst, q):
+        return False
     if q.sec_id and not _sec_id_matches(inst, q):
         return False
     checks = (
@@ -273,6 +338,18 @@ def _matches(inst: Instrument, q: ContractQuery) -> bool:
     return not q.exchange or _exchange_ok(inst, q.exchange.upper())
 
 
+def _option_fields_match(inst: Instrument, q: ContractQuery) -> bool:
+    """Strike and right: options only, and an option only for a query that asks for one
+    (secType OPT, a strike, a right or its local symbol), so "SPY" alone stays the stock."""
+    right = q.right.upper() if q.right not in ("", "0", "?") else ""
+    if inst.sec_type != SecType.OPTION:
+        return not q.strike and not right
+    if not (q.sec_type or q.strike or right or q.local_symbol):
+        return False
+    strike_ok = not q.strike or abs(q.strike - inst.strike) < 1e-6
+    return strike_ok and (not right or chain.RIGHTS.get(right) == inst.right)
+
+
 def _sec_id_matches(inst: Instrument, q: ContractQuery) -> bool:
     # ISIN is the only security id type ibsim knows (CUSIP needs a licence at IB anyway).
     return q.sec_id_type.upper() in ("", "ISIN") and inst.isin == q.sec_id.strip().upper()
@@ -281,5 +358,7 @@ def _sec_id_matches(inst: Instrument, q: ContractQuery) -> bool:
 def _exchange_ok(inst: Instrument, exchange: str) -> bool:
     if inst.sec_type == SecType.CASH:
         return exchange in _FX_ALIASES
+    if inst.sec_type == SecType.FUTURE:
+        return exchange in _FUT_ALIASES
     names = {inst.exchange, inst.primary_exchange, *inst.valid_exchanges.split(",")}
     return exchange in names

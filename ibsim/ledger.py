@@ -16,6 +16,9 @@ Margin (documented simplification of Reg T intraday): stocks ``stock_initial`` /
 ``stock_maintenance`` of gross value, futures a fixed amount per contract, FX positions ``fx``
 of their base-currency value. EquityWithLoanValue = NetLiquidation; AvailableFunds = ELV -
 InitMarginReq; ExcessLiquidity = ELV - MaintMarginReq; BuyingPower = 4 x AvailableFunds.
+Futures margins are the scenario's per-MES-contract figures times the contract's size in MES
+contracts (ES 10, NQ 14, MNQ 1.4; see ibsim.catalog). Long options are paid in full (no
+margin); written options carry the stock margin of their underlying.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class CurrencyFigures:
     rate: float
     cash: float = 0.0
     stock_value: float = 0.0
+    option_value: float = 0.0
     futures_pnl: float = 0.0
     unrealized: float = 0.0
     realized: float = 0.0
@@ -66,7 +70,7 @@ class CurrencyFigures:
     @property
     def net_liquidation(self) -> float:
         """Cash plus stock value plus unsettled futures P&L."""
-        return self.cash + self.stock_value + self.futures_pnl
+        return self.cash + self.stock_value + self.option_value + self.futures_pnl
 
 
 @dataclass
@@ -270,23 +274,44 @@ class Ledger:
             v.gross_position_value += gross
             m = self.margin
             v.add_margin(gross * m.stock_initial, gross * m.stock_maintenance, futures=False)
+        elif inst.sec_type == SecType.OPTION:
+            fig.option_value += value
+            v.gross_position_value += abs(value) * fig.rate
+            if h.quantity < 0:  # a long option is paid in full; a short one is margined
+                short = self._short_option_margin(inst, -h.quantity) * fig.rate
+                v.add_margin(short, short, futures=False)
         elif inst.sec_type == SecType.FUTURE:
             fig.futures_pnl += (price - h.avg_price) * h.quantity * mult
-            contracts = abs(h.quantity) * fig.rate
+            contracts = abs(h.quantity) * inst.margin_units * fig.rate  # in MES contracts
             m = self.margin
             v.add_margin(contracts * m.future_initial, contracts * m.future_maintenance, True)
         else:  # FX: margin on the base-currency value of the bought or sold currency
             exposure = abs(h.quantity) * self.market.fx_rate(inst.symbol, v.base)
             v.add_margin(exposure * self.margin.fx, exposure * self.margin.fx, futures=False)
 
-    def initial_margin(self, account: str, inst: Instrument, qty: float, price: float) -> float:
-        """Initial margin (base currency) that opening ``qty`` of ``inst`` at ``price`` needs."""
+    def _short_option_margin(self, inst: Instrument, contracts: float) -> float:
+        """A written option: the stock margin of its underlying (instrument currency)."""
+        underlying = self.market.catalog.by_con_id(inst.underlying_con_id)
+        notional = contracts * multiplier(inst) * self.mark(underlying)
+        return notional * self.margin.stock_initial
+
+    def initial_margin(
+        self, account: str, inst: Instrument, qty: float, price: float, *, short: bool = False
+    ) -> float:
+        """Initial margin (base currency) that opening ``qty`` of ``inst`` at ``price`` needs
+        (``short``: a sale that opens a short position; it matters for options)."""
         base = self.books[account].base
+        if inst.sec_type == SecType.OPTION:
+            rate = self.market.fx_rate(inst.currency, base)
+            if short:
+                return self._short_option_margin(inst, qty) * rate
+            return qty * price * multiplier(inst) * rate  # the premium, paid in full
         if inst.sec_type == SecType.STOCK:
             value = qty * price * self.market.fx_rate(inst.currency, base)
             return value * self.margin.stock_initial
         if inst.sec_type == SecType.FUTURE:
-            return qty * self.margin.future_initial * self.market.fx_rate(inst.currency, base)
+            per_contract = self.margin.future_initial * inst.margin_units
+            return qty * per_contract * self.market.fx_rate(inst.currency, base)
         if is_conversion(inst):
             return 0.0
         return qty * self.market.fx_rate(inst.symbol, base) * self.margin.fx

@@ -14,11 +14,13 @@ import math
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 
 from ibsim import bars as bars_mod
-from ibsim import hours, walk
+from ibsim import hours, options, walk
 from ibsim.catalog import Catalog, kind
-from ibsim.model import Bar, Instrument, Quote, SecType
+from ibsim.model import Bar, DepthLevel, Instrument, Quote, SecType
+from ibsim.options import Greeks
 
 __all__ = ["DEFAULT_PRICES", "Catalog", "Clock", "Market", "ib_time"]
 
@@ -32,17 +34,36 @@ DEFAULT_PRICES: dict[str, float] = {
     "IEF": 95.0,
     "GLD": 250.0,
     "TLT": 90.0,
+    "IBM": 230.0,
+    "AMZN": 210.0,
+    "TSLA": 330.0,
+    "NVDA": 140.0,
+    "META": 580.0,
+    "GOOGL": 175.0,
     "SPX": 6000.0,
+    "NDX": 21000.0,  # no catalog entry: the path NQ and MNQ follow
+    "VIX": 16.0,
     "EUR": 1.08,
     "GBP": 1.27,
     "CHF": 1 / 0.88,
     "JPY": 1 / 150.0,
+    "CAD": 1 / 1.38,
+    "AUD": 0.66,
 }
-_ANNUAL_VOL = {SecType.STOCK: 0.20, SecType.INDEX: 0.18, SecType.FUTURE: 0.18, SecType.CASH: 0.08}
-_SPREAD_TICKS = {SecType.STOCK: 2, SecType.INDEX: 0, SecType.FUTURE: 1, SecType.CASH: 2}
-_SIZE_UNIT = {SecType.STOCK: 100, SecType.INDEX: 0, SecType.FUTURE: 1, SecType.CASH: 1_000_000}
-_DAILY_VOLUME = {SecType.STOCK: 5e6, SecType.INDEX: 0.0, SecType.FUTURE: 1e5, SecType.CASH: 0.0}
-_FUTURE_CARRY_PER_YEAR = 0.045  # MES trades above SPX by roughly the financing cost to expiry
+# The index path each future follows (with carry), and volatilities unlike their type's.
+FUTURE_UNDERLYING = {"MES": "SPX", "ES": "SPX", "NQ": "NDX", "MNQ": "NDX"}
+_SYMBOL_VOL = {"VIX": 0.90, "TSLA": 0.55, "NVDA": 0.45}
+_ANNUAL_VOL = {SecType.STOCK: 0.20, SecType.INDEX: 0.18, SecType.FUTURE: 0.18, SecType.CASH: 0.08,
+               SecType.OPTION: 0.60}  # fmt: skip
+_SPREAD_TICKS = {SecType.STOCK: 2, SecType.INDEX: 0, SecType.FUTURE: 1, SecType.CASH: 2,
+                 SecType.OPTION: 2}  # fmt: skip
+_SIZE_UNIT = {SecType.STOCK: 100, SecType.INDEX: 0, SecType.FUTURE: 1, SecType.CASH: 1_000_000,
+              SecType.OPTION: 10}  # fmt: skip
+_DAILY_VOLUME = {SecType.STOCK: 5e6, SecType.INDEX: 0.0, SecType.FUTURE: 1e5, SecType.CASH: 0.0,
+                 SecType.OPTION: 5e3}  # fmt: skip
+OPTION_VOL = 0.18  # the flat volatility options are priced with (see ibsim.options)
+_EXPIRY_CLOSE = clock_time(16, 0)  # options stop trading at 16:00 New York on their expiry day
+_FUTURE_CARRY_PER_YEAR = 0.045  # futures trade above their index by about the financing cost
 
 
 def ib_time(when: datetime) -> str:
@@ -137,16 +158,47 @@ class Market:
 
     def mid(self, inst: Instrument, t: float) -> float:
         """Unrounded mid price of ``inst`` at Unix time ``t``."""
-        vol = _ANNUAL_VOL[inst.sec_type]
+        vol = _SYMBOL_VOL.get(inst.symbol, _ANNUAL_VOL[inst.sec_type])
         if inst.sec_type == SecType.CASH:
             return self.usd_per(inst.symbol, t) / self.usd_per(inst.currency, t)
+        if inst.sec_type == SecType.OPTION:
+            return self.option_greeks(inst, t).price
         if inst.sec_type == SecType.FUTURE:
-            scale = self._seeds["MES"] / self._seeds["SPX"] if "MES" in self._seeds else 1.0
-            return self._walk("SPX", t, vol) * self._carry(inst, t) * scale
-        key = "SPX" if inst.sec_type == SecType.INDEX else inst.symbol
-        if key not in self._seeds:
-            self._seeds[key] = 100.0  # scenario instruments without a seed still quote
-        return self._walk(key, t, vol)
+            index = FUTURE_UNDERLYING.get(inst.symbol, "SPX")
+            seed = self._seeds.get(inst.symbol)
+            scale = seed / self._seeds[index] if seed else 1.0
+            return self._walk(index, t, vol) * self._carry(inst, t) * scale
+        if inst.symbol not in self._seeds:
+            self._seeds[inst.symbol] = 100.0  # scenario instruments without a seed still quote
+        return self._walk(inst.symbol, t, vol)
+
+    def option_greeks(self, inst: Instrument, t: float, vol: float = OPTION_VOL) -> Greeks:
+        """An option's model price and greeks at Unix time ``t`` on its underlying's path."""
+        spot = self.mid(self.catalog.by_con_id(inst.underlying_con_id), t)
+        years = (_option_expiry(inst.last_trade_date) - t) / walk.SECONDS_PER_YEAR
+        return options.greeks(inst.right, spot, inst.strike, years, vol)
+
+    def years_to_expiry(self, inst: Instrument) -> float:
+        """An option's remaining life in years (0 once expired)."""
+        left = _option_expiry(inst.last_trade_date) - self.clock.now().timestamp()
+        return max(0.0, left / walk.SECONDS_PER_YEAR)
+
+    def option_expired(self, inst: Instrument) -> bool:
+        """Whether an option's last trading day has closed (16:00 New York)."""
+        return self.clock.now().timestamp() >= _option_expiry(inst.last_trade_date)
+
+    def option_computations(self, inst: Instrument, quote: Quote) -> dict[str, Greeks]:
+        """Greeks at the implied volatility of the bid, ask and last, and the model's own;
+        a price no volatility explains (at or below intrinsic value) gets none, as at IB."""
+        t = self.clock.now().timestamp()
+        found = {"model": self.option_greeks(inst, t)}
+        spot = found["model"].underlying
+        years = (_option_expiry(inst.last_trade_date) - t) / walk.SECONDS_PER_YEAR
+        for name, price in (("bid", quote.bid), ("ask", quote.ask), ("last", quote.last)):
+            vol = options.implied_vol(inst.right, spot, inst.strike, years, price)
+            if vol > 0 and years > 0:
+                found[name] = self.option_greeks(inst, t, vol)
+        return found
 
     @staticmethod
     def _carry(inst: Instrument, t: float) -> float:
@@ -175,6 +227,21 @@ class Market:
             volume=self._day_volume(inst, now),
         )
 
+    def depth(self, inst: Instrument, rows: int) -> list[DepthLevel]:
+        """An order book of ``rows`` levels a side around the current quote: one tick apart,
+        the touch with the quote's sizes, deeper sizes drawn per level and second."""
+        quote = self.quote(inst)
+        t = math.floor(self.clock.now().timestamp())
+        unit = _SIZE_UNIT[inst.sec_type]
+        sides = ((0, quote.ask, quote.ask_size, 1), (1, quote.bid, quote.bid_size, -1))
+        levels = []
+        for side, touch, size, step in sides:
+            for n in range(rows):
+                deeper = unit * (1 + int(walk.uniform(self.seed, inst.con_id, t, side, n) * 40))
+                price = round_tick(touch + step * n * inst.min_tick, inst.min_tick)
+                levels.append(DepthLevel(side, n, price, size if n == 0 else deeper))
+        return levels
+
     @staticmethod
     def bid_ask(inst: Instrument, mid: float) -> tuple[float, float]:
         """Bid and ask around ``mid``: a spread of a few ticks, both on the tick grid."""
@@ -182,7 +249,7 @@ class Market:
         if not spread:  # an index has no book: bid = ask = last
             price = round_tick(mid, inst.min_tick)
             return price, price
-        steps = math.floor((mid - spread / 2) / inst.min_tick)
+        steps = max(0, math.floor((mid - spread / 2) / inst.min_tick))  # options: bid 0 at worst
         bid = round_tick(steps * inst.min_tick, inst.min_tick)
         return bid, round_tick(bid + spread, inst.min_tick)
 
@@ -251,6 +318,12 @@ class Market:
         )
         vol = _ANNUAL_VOL[inst.sec_type]
         return bars_mod.build(spec, lambda t: self.mid(inst, t), self.seed, vol)
+
+
+@functools.cache
+def _option_expiry(last_trade_date: str) -> float:
+    day = datetime.strptime(last_trade_date, "%Y%m%d").date()
+    return datetime.combine(day, _EXPIRY_CLOSE, hours.EASTERN).timestamp()
 
 
 @functools.cache

@@ -17,6 +17,7 @@ class SecType(StrEnum):
     CASH = "CASH"
     FUTURE = "FUT"
     INDEX = "IND"
+    OPTION = "OPT"
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Instrument:
     trading_class: str
     long_name: str
     min_tick: float
-    multiplier: float = 1.0  # sent as "" for stocks and FX, "5" for MES
+    multiplier: float = 1.0  # sent as "" for stocks and FX, "5" for MES, "50" for ES
     last_trade_date: str = ""  # YYYYMMDD for futures
     time_zone: str = "US/Eastern"
     trading_hours: str = ""  # IB format: "20261124:0930-20261124:1600;20261125:CLOSED"
@@ -48,6 +49,10 @@ class Instrument:
     min_size: float = 1.0
     size_increment: float = 1.0
     isin: str = ""  # secIdList carries it (stocks)
+    margin_units: float = 1.0  # futures: initial margin in MES contracts (see ibsim.ledger)
+    strike: float = 0.0  # options
+    right: str = ""  # options: C or P
+    underlying_con_id: int = 0  # options: the stock they are written on
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,16 @@ class Quote:
     ask_size: float
     last_size: float
     volume: float
+
+
+@dataclass(frozen=True)
+class DepthLevel:
+    """One row of an order book: side 0 ask, 1 bid (IB's numbering); position 0 is the best."""
+
+    side: int
+    position: int
+    price: float
+    size: float
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,9 @@ def order_commission(
         return 0.0
     if inst.sec_type == SecType.FUTURE:
         return round(schedule.future_per_contract * quantity / usd, 2)
+    if inst.sec_type == SecType.OPTION:
+        per_contract = schedule.option_per_contract * quantity
+        return round(max(schedule.option_minimum, per_contract) / usd, 2)
     if inst.sec_type == SecType.CASH:
         in_usd = max(schedule.fx_minimum, notional * usd * schedule.fx_bps / 10_000)
         return round(in_usd / usd, 2)

@@ -89,6 +89,18 @@ def check_market_hours(
         )
 
 
+def check_not_expired(market: Market, inst: Instrument) -> None:
+    """An option past its expiry (ibsim neither exercises nor assigns) takes no orders.
+
+    Raises:
+        OrderRejected: 201.
+    """
+    if inst.sec_type == SecType.OPTION and market.option_expired(inst):
+        raise OrderRejected(
+            f"Order rejected - reason: {inst.local_symbol} has expired", CODE_REJECTED
+        )
+
+
 def check_buying_power(ledger: Ledger, req: OrderRequest, inst: Instrument, quote: Quote) -> None:
     """Reject an order whose opening part needs more initial margin than AvailableFunds.
 
@@ -102,7 +114,7 @@ def check_buying_power(ledger: Ledger, req: OrderRequest, inst: Instrument, quot
     if opening <= _EPSILON:
         return  # reducing a position frees margin
     price = estimate_price(req, quote)
-    needed = ledger.initial_margin(req.account, inst, opening, price)
+    needed = ledger.initial_margin(req.account, inst, opening, price, short=signed < 0)
     valuation = ledger.valuation(req.account)
     if needed > valuation.available_funds:
         raise OrderRejected(

@@ -62,6 +62,7 @@ class Commissions:
 
     Stocks: tiered-ish per share with a per-order minimum and a cap of a share of trade value.
     FX (IDEALPRO): basis points of the USD value with a per-order minimum. Futures: per contract.
+    Options: per contract with a per-order minimum.
     """
 
     stock_per_share: float = 0.0035
@@ -70,6 +71,8 @@ class Commissions:
     fx_bps: float = 0.2
     fx_minimum: float = 2.0
     future_per_contract: float = 0.62
+    option_per_contract: float = 0.65
+    option_minimum: float = 1.0
 
 
 @dataclass(frozen=True)

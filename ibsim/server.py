@@ -20,7 +20,7 @@ from ibsim import scenario as scenario_mod
 from ibsim.broker import Broker
 from ibsim.faults import Faults
 from ibsim.handlers import account as account_handlers
-from ibsim.handlers import mktdata
+from ibsim.handlers import depth, history, mktdata
 from ibsim.handlers import orders as order_handlers
 from ibsim.market import Catalog, Clock, Market
 from ibsim.messages.orders import commission_report, exec_details
@@ -178,6 +178,8 @@ class Simulator:
             now = self.loop.time() if self.loop else 0.0
             for session in list(self.sessions):
                 mktdata.sample_due(session, now)
+                depth.sample_due(session, now)
+                history.update_bars(session)
                 if session.subs.pnl and now >= session.subs.pnl_due:
                     session.subs.pnl_due = now + PNL_INTERVAL  # IB: P&L once a second
                     account_handlers.push_pnl(session)

@@ -29,7 +29,7 @@ from worker.errors import (
     UnknownIntent,
     describe,
 )
-from worker.intents import REGISTRY, IntentSpec
+from worker.intents import REGISTRY, IntentSpec, canonical
 from worker.runs import fingerprint
 
 MAX_PARAMS_BYTES = 64 * 1024  # params are stored in the record (Firestore docs <= 1 MiB)
@@ -114,6 +114,8 @@ class Admission:
             return  # read-only intents run even with the kill switch on
         if self._settings.trading_mode == "live" and not self._settings.allow_live_trading:
             raise RiskRefused("live trading is not enabled (set ALLOW_LIVE_TRADING=true)")
+        if spec.reduces_risk:
+            return  # the kill switch blocks new exposure, never its unwinding
         if self._config().get("tradingEnabled", True) is False:
             raise RiskRefused("trading is disabled by config tradingEnabled=false")
 
@@ -122,11 +124,12 @@ def fingerprint_of(d: Delivery) -> str:
     """The fingerprint of any delivery, understood or not."""
     if d.envelope is None:
         return digest("undecodable", d.route, d.preview)
-    return fingerprint(d.envelope.intent, d.envelope.params, d.options.account, d.options.dry_run)
+    name = canonical(d.envelope.intent)  # "close-all" and "close_all" are the same intent
+    return fingerprint(name, d.envelope.params, d.options.account, d.options.dry_run)
 
 
 def _spec(name: str) -> IntentSpec:
-    spec = REGISTRY.get(name)
+    spec = REGISTRY.get(canonical(name))
     if spec is None:
         known = ", ".join(sorted(REGISTRY))
         raise UnknownIntent(f"unknown intent {name[:64]!r}; known: {known}")

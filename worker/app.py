@@ -23,6 +23,7 @@ from flask import Flask, Response, jsonify, request
 from worker import edge, logs
 from worker.broker.session import BrokerSession
 from worker.config import Settings, TradingConfig, firestore_config_loader, load_settings
+from worker.holdings import Books
 from worker.intents import REGISTRY, json_schemas
 from worker.outcomes import Publisher
 from worker.pipeline import Pipeline, Reply
@@ -55,7 +56,8 @@ def build_pipeline(settings: Settings) -> Pipeline:
         settings.project_id, settings.bq_dataset, settings.bigquery_api_endpoint
     )
     publisher = Publisher(settings.project_id, settings.results_topic)
-    return Pipeline(settings, runs, publisher, broker, config, recorder)
+    books = Books(client, settings.trading_mode)
+    return Pipeline(settings, runs, publisher, broker, config, recorder, books)
 
 
 def create_app(pipeline: Pipeline | None = None) -> Flask:

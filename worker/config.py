@@ -6,15 +6,27 @@ where ours differ both are accepted (see the README's configuration table).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.errors import ConfigInvalid, StoreUnavailable, describe
 from worker.names import names, pubsub_name
+from worker.risk import RiskConfig
+
+log = logging.getLogger(__name__)
 
 DEFAULT_IB_PORT = {"paper": 4002, "live": 4001}
 
@@ -127,13 +139,64 @@ class TradingConfig:
 
 def firestore_config_loader(client: Any, settings: Settings) -> Callable[[], dict[str, Any]]:
     """A loader reading ``config/common`` then ``config/<mode>`` from Firestore."""
+    from google.api_core import exceptions as gexc
+
     collection = client.collection(settings.config_collection)
     common_id = names()["firestore"]["config_common_document"]
 
     def load() -> dict[str, Any]:
         merged: dict[str, Any] = {}
-        for doc_id in (common_id, settings.trading_mode):
-            merged.update(collection.document(doc_id).get().to_dict() or {})
+        try:
+            for doc_id in (common_id, settings.trading_mode):
+                merged.update(collection.document(doc_id).get(timeout=5).to_dict() or {})
+        except gexc.GoogleAPICallError as exc:
+            raise StoreUnavailable(f"trading config unreadable: {type(exc).__name__}") from exc
         return merged
 
     return load
+
+
+class Exposure(BaseModel):
+    """``exposure``: share of NetLiquidation traded overall, and each strategy's part of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    overall: float = Field(0.0, ge=0, le=10)
+    strategies: dict[str, float] = Field(default_factory=dict)
+
+
+class TradingRules(BaseModel):
+    """The merged trading config. The earlier system's camelCase keys keep working; ours add
+    ``risk`` (``worker/risk.py``) and ``strategies.<id>`` settings. Unknown keys are logged
+    once, never fatal; nothing here is ever written back (deploys do not overwrite it)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    account: str | None = None
+    trading_enabled: bool = Field(True, alias="tradingEnabled")
+    exposure: Exposure = Field(default_factory=Exposure)
+    market_data_type: int = Field(1, ge=1, le=4, alias="marketDataType")
+    adaptive_priority: Literal["Urgent", "Normal", "Patient"] = Field(
+        "Normal", alias="adaptivePriority"
+    )
+    cash_balance_threshold: float = Field(0.0, ge=0, alias="cashBalanceThresholdInBaseCurrency")
+    # The earlier system's retry guard; the idempotency record replaces it (accepted, unused).
+    retry_check_minutes: float | None = Field(None, alias="retryCheckMinutes")
+    order_style: Literal["limit", "adaptive"] = Field("limit", alias="orderStyle")
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+_REPORTED_UNKNOWN: set[str] = set()
+
+
+def trading_rules(raw: dict[str, Any]) -> TradingRules:
+    """Validate the merged config (ConfigInvalid names what is wrong)."""
+    try:
+        rules = TradingRules.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigInvalid(f"trading config invalid: {describe(exc)}") from None
+    for key in sorted(set(rules.model_extra or {}) - _REPORTED_UNKNOWN):
+        _REPORTED_UNKNOWN.add(key)
+        log.warning("trading config key %r is not known to this worker; ignored", key)
+    return rules

@@ -94,6 +94,22 @@ class RiskRefused(Permanent):
     direct_status = 403
 
 
+class MarketClosed(Permanent):
+    """The instrument's market is closed and the config says ``when_closed: skip``."""
+
+    code = "market_closed"
+    outcome = "skipped"
+    direct_status = 200
+
+
+class ConfigInvalid(Permanent):
+    """The trading config (Firestore ``config/*``) does not validate: nothing is traded."""
+
+    code = "config_invalid"
+    outcome = "failed"
+    direct_status = 422
+
+
 class OrderRejected(Permanent):
     """The broker rejected an order (IB error 201 and friends)."""
 

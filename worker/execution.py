@@ -19,6 +19,7 @@ from worker.admission import Admitted
 from worker.broker.session import CallScope, ScopedBroker
 from worker.config import Settings
 from worker.errors import IntentFailed, Permanent, Retryable, Superseded, WorkerError
+from worker.holdings import Books
 from worker.intents import Context
 from worker.journal import OrderJournal
 from worker.outcomes import Factory
@@ -38,12 +39,14 @@ class Executor:
         config: Callable[[], dict[str, Any]],
         account_for: Callable[[str | None], str],
         outcomes: Factory,
+        books: Books | None = None,
     ) -> None:
         self._settings = settings
         self._session = session
         self._config = config
         self._account_for = account_for
         self._outcomes = outcomes
+        self._books = books
 
     def run(self, admitted: Admitted, lease: Lease, received_at: datetime) -> dict[str, Any]:
         """The stored outcome of running ``admitted`` on ``lease``.
@@ -99,6 +102,7 @@ class Executor:
             key=admitted.key,
             attempt=lease.attempt,
             orders=verdict.journal,
+            books=self._books,
         )
 
 

@@ -103,13 +103,21 @@ class OrderJournal:
             self._lease.write({"recovery_point": {"stage": "planned", "plan": plan, "at": _now()}})
         return plan
 
-    def place(self, leg_id: str, contract: dict[str, Any], order: dict[str, Any]) -> dict[str, Any]:
+    def place(
+        self,
+        leg_id: str,
+        contract: dict[str, Any],
+        order: dict[str, Any],
+        approve: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
         """Send leg ``leg_id`` once, ever: journal it, search if needed, then send.
 
         Args:
             leg_id: the intent's name for this order, stable across attempts.
             contract: qualified contract spec (``con_id``, ``symbol``, ``sec_type``, ...).
             order: ``action``, ``quantity``, ``order_type``, ``limit_price``, ``tif``.
+            approve: the risk gate; called only when a NEW order is about to leave (not for a
+                leg already at the broker), raising to refuse it.
 
         Returns:
             The leg as journalled (state ``sent`` or ``terminal``; ``dry_run`` when dry).
@@ -128,6 +136,8 @@ class OrderJournal:
             found = self._search(ref)
             if found is not None:
                 return self._save(leg_id, {**base, **found})
+        if approve is not None:
+            approve()
         self._save(leg_id, {**base, "state": "planned", "planned_at": _now()})
         return self._send(leg_id, base, contract, spec)
 
@@ -141,15 +151,30 @@ class OrderJournal:
                 self._update(leg_id, state)
         return [dict(self._legs[i]) for i in leg_ids if i in self._legs]
 
-    def cancel(self, leg_id: str, wait: float) -> dict[str, Any]:
-        """Cancel a sent leg and wait until IB confirms it (OrderStateUnknown if it does not)."""
-        leg = self._legs.get(leg_id)
-        if leg is None or leg["state"] != "sent":
-            return dict(leg or {"leg_id": leg_id, "state": "absent"})
+    def cancel(self, orders: list[dict[str, Any]], wait: float) -> list[dict[str, Any]]:
+        """Cancel open orders and wait for IB to confirm each (journalled as legs
+        ``cancel-<permId>``). Raises OrderStateUnknown when a confirmation does not come in
+        time: a cancel is never assumed to have worked.
+
+        Args:
+            orders: open orders as ``gw.open_orders`` lists them (``order_ref``, ``perm_id``).
+            wait: seconds to wait for all confirmations together.
+        """
+        if self._dry_run:
+            return [{**_cancel_leg(o), "state": "dry_run"} for o in orders]
+        todo = [o for o in orders if self._legs.get(_cancel_id(o), {}).get("state") != "terminal"]
+        if not todo:
+            return [dict(self._legs[_cancel_id(o)]) for o in orders]
         self._lease.check()
-        ref, perm_id = leg["order_ref"], int(leg.get("perm_id") or 0)
-        state = self._call(lambda gw: gw.cancel(ref, perm_id, wait), wait + self._timeout)
-        return self._update(leg_id, state)
+        for order in todo:
+            self._save(_cancel_id(order), {**_cancel_leg(order), "state": "planned"})
+        targets = [(o["order_ref"], int(o["perm_id"])) for o in todo]
+        states = self._call(lambda gw: gw.cancel(targets, wait), wait + self._timeout)
+        legs = [self._update(_cancel_id(o), s) for o, s in zip(todo, states, strict=True)]
+        open_ = [leg["leg_id"] for leg in legs if leg["state"] != "terminal"]
+        if open_:
+            raise OrderStateUnknown(f"cancels not confirmed within {wait:.0f}s: {open_}")
+        return [dict(self._legs[_cancel_id(o)]) for o in orders]
 
     # -- internals -------------------------------------------------------------------------
     def _send(
@@ -201,6 +226,15 @@ class OrderJournal:
 
     def _call(self, fn: Callable[[Any], Any], timeout: float) -> Any:
         return self._broker.call(fn, timeout)
+
+
+def _cancel_id(order: dict[str, Any]) -> str:
+    return f"cancel-{order['perm_id']}"
+
+
+def _cancel_leg(order: dict[str, Any]) -> dict[str, Any]:
+    keep = ("order_ref", "perm_id", "order_id", "symbol", "con_id", "action", "quantity")
+    return {"leg_id": _cancel_id(order), "kind": "cancel", **{k: order.get(k) for k in keep}}
 
 
 def _state_of(state: dict[str, Any]) -> str:

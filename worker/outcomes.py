@@ -21,6 +21,7 @@ from google.cloud import pubsub_v1
 
 from worker.edge import Delivery
 from worker.errors import PublishFailed, Retryable, WorkerError
+from worker.intents import canonical
 from worker.names import event_type
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class Factory:
             event_id=event_id,
             outcome=outcome,
             source=self._source,
-            subject=d.intent,
+            subject=canonical(d.intent),  # our name, also for the earlier system's spelling
             time=finished,
             data=data,
         )

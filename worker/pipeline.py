@@ -39,6 +39,7 @@ from worker.errors import (
     push_status,
 )
 from worker.execution import Executor
+from worker.holdings import Books
 from worker.logs import bind
 from worker.recording import NoRecorder, Recorder
 from worker.runs import ClaimKind, Lease, Replay, RunStore, replay_of
@@ -77,6 +78,7 @@ class Pipeline:
         broker: Any,
         trading_config: TradingConfig,
         recorder: Recorder | None = None,
+        books: Books | None = None,
     ) -> None:
         self.settings = settings
         self.runs = runs
@@ -85,7 +87,7 @@ class Pipeline:
         self.admission = Admission(settings, trading_config.get, broker.accounts_if_ready)
         self.outcomes = outcomes.Factory(settings.source, settings.trading_mode, broker.status)
         self.executor = Executor(
-            settings, broker, trading_config.get, self.admission.account_for, self.outcomes
+            settings, broker, trading_config.get, self.admission.account_for, self.outcomes, books
         )
         self.outbox = outcomes.Outbox(
             publisher, recorder or NoRecorder(), runs.mark_published, runs.mark_publish_failed

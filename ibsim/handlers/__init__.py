@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ibsim.handlers import account, basics, market, mktdata, orders, reference, unmodelled
+from ibsim.handlers import (
+    account,
+    basics,
+    depth,
+    history,
+    market,
+    mktdata,
+    orders,
+    reference,
+    unmodelled,
+)
 
 if TYPE_CHECKING:
     from ibsim.session import Session
@@ -31,5 +41,7 @@ HANDLERS: dict[int, Handler] = {
     **orders.HANDLERS,
     **market.HANDLERS,
     **mktdata.HANDLERS,
+    **history.HANDLERS,
+    **depth.HANDLERS,
     **reference.HANDLERS,
 }

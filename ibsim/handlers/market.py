@@ -1,4 +1,4 @@
-"""Market requests: contract details and historical bars (market data: ``mktdata``)."""
+"""Contract details and the contract resolution and date parsing other handlers share."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from ibsim.messages import market as msg
 from ibsim.messages.requests import (
     BadRequest,
     read_contract_details,
-    read_historical,
 )
 from ibsim.model import ContractQuery, Instrument, UnknownContract
 
@@ -48,37 +47,6 @@ def req_contract_details(s: Session, fields: list[str]) -> None:
     s.send(msg.contract_details_end(req.req_id))
 
 
-def req_historical_data(s: Session, fields: list[str]) -> None:
-    """``20, reqId, contract, ...`` -> ``17`` with every bar; pacing violations are 162."""
-    req = read_historical(fields)
-    inst = resolve_one(s, req.req_id, req.contract)
-    if inst is None:
-        return
-    now = s.sim.clock.now()
-    end = parse_end(req.end, now)
-    identity = (inst.con_id, req.end, req.duration, req.bar_size, req.what_to_show, req.use_rth)
-    family = (inst.con_id, req.contract.exchange, req.what_to_show)
-    violation = s.sim.historical_pacing.check(now, identity, family)
-    if violation:
-        s.error(req.req_id, 162, violation)
-        return
-    try:
-        bars = s.sim.market.bars(
-            inst,
-            end=end,
-            duration=req.duration,
-            bar_size=req.bar_size,
-            what_to_show=req.what_to_show,
-            use_rth=req.use_rth,
-            format_date=req.format_date,
-        )
-    except ValueError as exc:
-        s.error(req.req_id, 162, f"{HMDS}{exc}")
-        return
-    start = bars[0].date if bars else ""
-    s.send(msg.historical_data(req.req_id, start, f"{end:%Y%m%d %H:%M:%S}", bars))
-
-
 def parse_end(text: str, now: datetime) -> datetime:
     """IB's endDateTime (see ibsim.ibtime); empty means now, a bare date its last second.
 
@@ -93,12 +61,6 @@ def parse_end(text: str, now: datetime) -> datetime:
         raise BadRequest(f"{HMDS}{exc}", 162) from exc
 
 
-def cancel_historical_data(s: Session, fields: list[str]) -> None:
-    """Bars are sent at once, so there is never anything left to cancel."""
-
-
 HANDLERS = {
     In.REQ_CONTRACT_DATA: req_contract_details,
-    In.REQ_HISTORICAL_DATA: req_historical_data,
-    In.CANCEL_HISTORICAL_DATA: cancel_historical_data,
 }

@@ -9,6 +9,7 @@ What a gateway does, and ibsim with it:
 - genericTickList: ``mdoff`` (no top of book), 165 (misc stats), 233 (RT volume), 236
   (shortable) are modelled; any other is refused with a clear 321 (as IB refuses ticks that
   are not legal for the contract), and a snapshot with generic ticks too.
+- Options also get tickOptionComputation for the bid, ask, last and model (ibsim.options).
 - marketDataType: with live data (a scenario option, on by default) the data is live (1) while
   the market trades, whatever type was asked; frozen (2) after hours when 2 or 4 was asked.
   Without live data: 1 and 2 are error 354; 3 is delayed; 4 delayed, frozen after hours.
@@ -109,6 +110,8 @@ def sample(s: Session, req_id: int, ticker: Ticker) -> None:
     quote = market.quote(ticker.instrument)
     if ticker.top:
         _send_top(s, req_id, ticker, quote)
+    if ticker.top and ticker.instrument.sec_type == SecType.OPTION:
+        _send_option_ticks(s, req_id, ticker, quote)
     if "233" in ticker.generic:
         _send_rt_volume(s, req_id, ticker, quote)
     if not ticker.started:
@@ -140,6 +143,16 @@ def _send_top(s: Session, req_id: int, ticker: Ticker, quote: Quote) -> None:
     if traded:
         epoch = int(s.sim.clock.now().timestamp())
         s.send(msg.last_time_tick(req_id, epoch, delayed=delayed))
+
+
+def _send_option_ticks(s: Session, req_id: int, ticker: Ticker, quote: Quote) -> None:
+    """tickOptionComputation for the bid, ask, last and model, when they changed."""
+    for name, greeks in s.sim.market.option_computations(ticker.instrument, quote).items():
+        tick_type = msg.OPTION_TICKS[name]
+        fields = msg.option_computation(req_id, tick_type, greeks)
+        if ticker.sent.get(tick_type) != fields:
+            ticker.sent[tick_type] = fields
+            s.send(fields)
 
 
 def _size_only(req_id: int, price_tick: int, fields: list[str]) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ibsim.handlers.market import resolve_one
+from ibsim import chain, hours, options
+from ibsim.handlers.market import NO_DEFINITION, resolve_one
 from ibsim.messages import In
+from ibsim.messages import market as market_msg
 from ibsim.messages import reference as msg
 from ibsim.messages.requests import FieldReader, read_contract
 from ibsim.model import Instrument, SecType
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 MAX_SYMBOL_SAMPLES = 16  # IB answers reqMatchingSymbols with at most 16 descriptions
 FIRST_DATA = datetime(2005, 1, 3, 14, 30, tzinfo=UTC)  # ibsim's head timestamp (not futures)
 FUTURE_HISTORY = timedelta(days=365)  # a future's data starts a year before its expiry
+CUSTOM_COMPUTATION = 53  # the tick type IB answers calculateImpliedVolatility/OptionPrice with
 
 
 def req_market_rule(s: Session, fields: list[str]) -> None:
@@ -71,8 +74,62 @@ def head_timestamp(inst: Instrument) -> datetime:
 
 
 def req_sec_def_opt_params(s: Session, fields: list[str]) -> None:
-    """``78, reqId, symbol, futFopExchange, secType, conId`` -> no chains, then ``76``."""
-    s.send(msg.sec_def_opt_params_end(FieldReader(fields, 1).int()))
+    """``78, reqId, symbol, futFopExchange, secType, conId`` -> SPY's chain (the only one
+    ibsim lists) on SMART, then ``76``; any other underlying: the end marker alone."""
+    r = FieldReader(fields, 1)
+    req_id, symbol = r.int(), r.str().upper()
+    r.skip(1)  # futFopExchange: for futures options, which ibsim does not list
+    sec_type, con_id = r.str().upper(), r.int()
+    spy = symbol == chain.UNDERLYING and con_id in (0, chain.UNDERLYING_CON_ID)
+    if spy and sec_type in ("", "STK"):
+        s.send(_spy_chain(s, req_id))
+    s.send(msg.sec_def_opt_params_end(req_id))
+
+
+def _spy_chain(s: Session, req_id: int) -> list[str]:
+    today = hours.local_day("stk", s.sim.clock.now())
+    expirations = [f"{d:%Y%m%d}" for d in chain.expiries(today)]
+    return msg.sec_def_opt_params(
+        req_id,
+        "SMART",
+        chain.UNDERLYING_CON_ID,
+        chain.UNDERLYING,
+        chain.MULTIPLIER,
+        expirations,
+        list(chain.STRIKES),
+    )
+
+
+def req_calc_implied_vol(s: Session, fields: list[str]) -> None:
+    """``54, 3, reqId, contract, optionPrice, underPrice, ...`` -> one tickOptionComputation
+    (type 53, custom) at the volatility that prices the option at optionPrice."""
+    _calculate(s, fields, solve_vol=True)
+
+
+def req_calc_option_price(s: Session, fields: list[str]) -> None:
+    """``55, 3, reqId, contract, volatility, underPrice, ...`` -> one tickOptionComputation
+    (type 53) with the model price and greeks at that volatility."""
+    _calculate(s, fields, solve_vol=False)
+
+
+def _calculate(s: Session, fields: list[str], *, solve_vol: bool) -> None:
+    r = FieldReader(fields, 2)
+    req_id = r.int()
+    inst = resolve_one(s, req_id, read_contract(r))
+    if inst is None:
+        return
+    if inst.sec_type != SecType.OPTION:
+        s.error(req_id, 200, f"{NO_DEFINITION} (an option is needed)")
+        return
+    value, spot = r.float() or 0.0, r.float() or 0.0
+    years = s.sim.market.years_to_expiry(inst)
+    if solve_vol:
+        value = options.implied_vol(inst.right, spot, inst.strike, years, value)
+    if value <= 0 or spot <= 0:
+        s.error(req_id, 200, f"{NO_DEFINITION} (no volatility prices it)")  # not 321: a hang
+        return
+    greeks = options.greeks(inst.right, spot, inst.strike, years, value)
+    s.send(market_msg.option_computation(req_id, CUSTOM_COMPUTATION, greeks))
 
 
 HANDLERS = {
@@ -80,4 +137,6 @@ HANDLERS = {
     In.REQ_MATCHING_SYMBOLS: req_matching_symbols,
     In.REQ_HEAD_TIMESTAMP: req_head_timestamp,
     In.REQ_SEC_DEF_OPT_PARAMS: req_sec_def_opt_params,
+    In.REQ_CALC_IMPLIED_VOLAT: req_calc_implied_vol,
+    In.REQ_CALC_OPTION_PRICE: req_calc_option_price,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ibsim.model import Instrument, PortfolioItem, Position
+from ibsim.model import Bar, DepthLevel, Instrument, PortfolioItem, Position
 
 
 @dataclass
@@ -26,10 +26,36 @@ class Ticker:
 
 
 @dataclass
+class DepthBook:
+    """A reqMktDepth subscription and the rows last sent on it."""
+
+    instrument: Instrument
+    rows: int
+    smart: bool
+    sent: dict[tuple[int, int], DepthLevel] = field(default_factory=dict)  # (side, position)
+    due: float = 0.0  # loop time of the next sample
+
+
+@dataclass
+class BarStream:
+    """A reqHistoricalData with keepUpToDate: the forming bar is re-sent as it changes."""
+
+    instrument: Instrument
+    bar_size: str
+    what_to_show: str
+    use_rth: bool
+    format_date: int
+    next_update: float  # simulation Unix time of the next update
+    last: Bar | None = None
+
+
+@dataclass
 class Subscriptions:
     """What a client asked to keep receiving."""
 
     tickers: dict[int, Ticker] = field(default_factory=dict)
+    bars: dict[int, BarStream] = field(default_factory=dict)  # keepUpToDate requests
+    depth: dict[int, DepthBook] = field(default_factory=dict)
     account: str | None = None  # reqAccountUpdates (one account at a time, as in IB)
     multi: dict[int, tuple[str, str]] = field(default_factory=dict)  # reqId -> (account, model)
     summary: dict[int, list[str]] = field(default_factory=dict)  # reqId -> tags

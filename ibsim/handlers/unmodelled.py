@@ -39,23 +39,19 @@ EMPTY: dict[int, Callable[[str], list[str]]] = {
 # Request -> the error (code, text) tied to its id.
 ERRORS: dict[int, tuple[int, str]] = {
     In.EXERCISE_OPTIONS: (200, NO_DEFINITION),
-    In.REQ_CALC_IMPLIED_VOLAT: (200, NO_DEFINITION),
-    In.REQ_CALC_OPTION_PRICE: (200, NO_DEFINITION),
     In.REQ_FUNDAMENTAL_DATA: (430, "We are sorry, but fundamentals data for the security "
                                    f"specified is not available. {NOT_MODELLED}"),
     In.REQ_NEWS_ARTICLE: (10172, f"Failed to request news article: No data available "
                                  f"{NOT_MODELLED}"),
     In.REQ_WSH_META_DATA: (10279, f"Failed request WSH metadata {NOT_MODELLED}"),
     In.REQ_WSH_EVENT_DATA: (10283, f"Failed request WSH event data {NOT_MODELLED}"),
-    In.REQ_MKT_DEPTH: (10092, "Deep market data is not supported for this combination of "
-                              f"security/exchange {NOT_MODELLED}"),
     In.REQ_REAL_TIME_BARS: (354, f"Requested market data is not subscribed. {NOT_MODELLED}"),
     In.REQ_TICK_BY_TICK_DATA: (354, f"Requested market data is not subscribed. {NOT_MODELLED}"),
 }  # fmt: skip
 
 # Requests that need no answer (cancels of what never streams, log levels, display groups).
 SILENT = frozenset({
-    In.CANCEL_MKT_DEPTH, In.REQ_NEWS_BULLETINS, In.CANCEL_NEWS_BULLETINS,
+    In.REQ_NEWS_BULLETINS, In.CANCEL_NEWS_BULLETINS,
     In.SET_SERVER_LOGLEVEL, In.CANCEL_SCANNER_SUBSCRIPTION, In.CANCEL_REAL_TIME_BARS,
     In.CANCEL_FUNDAMENTAL_DATA, In.CANCEL_CALC_IMPLIED_VOLAT, In.CANCEL_CALC_OPTION_PRICE,
     In.SUBSCRIBE_TO_GROUP_EVENTS, In.UPDATE_DISPLAY_GROUP, In.UNSUBSCRIBE_FROM_GROUP_EVENTS,

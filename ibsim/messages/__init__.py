@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from ibsim.model import Instrument
-from ibsim.wire import fmt_multiplier
+from ibsim.wire import fmt_float, fmt_multiplier
 
 
 class In(IntEnum):
@@ -109,6 +109,7 @@ class Out(IntEnum):
     CONTRACT_DATA = 10
     EXECUTION_DATA = 11
     MARKET_DEPTH = 12
+    MARKET_DEPTH_L2 = 13
     MANAGED_ACCTS = 15
     RECEIVE_FA = 16
     HISTORICAL_DATA = 17
@@ -172,14 +173,20 @@ def contract_fields(inst: Instrument, exchange: str, *, right: str = "") -> list
         inst.symbol,
         str(inst.sec_type),
         inst.last_trade_date,
-        "0",
-        right,
+        *option_fields(inst, right),
         fmt_multiplier(inst.multiplier),
         exchange,
         inst.currency,
         inst.local_symbol,
         inst.trading_class,
     ]
+
+
+def option_fields(inst: Instrument, right: str = "") -> list[str]:
+    """strike and right: an option's own, else "0" and the placeholder the message uses."""
+    if inst.right:
+        return [fmt_float(inst.strike), inst.right]
+    return ["0", right]
 
 
 def listing_exchange(inst: Instrument) -> str:

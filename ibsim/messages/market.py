@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ibsim.messages import Out
-from ibsim.model import Bar, Instrument, Quote
+from ibsim.messages import Out, option_fields
+from ibsim.model import Bar, DepthLevel, Instrument, Quote
+from ibsim.options import Greeks
 from ibsim.wire import fmt_decimal, fmt_float, fmt_multiplier
 
 # Tick type ids (IB's TickType): live and delayed variants.
@@ -16,6 +17,8 @@ RT_VOLUME, SHORTABLE, SHORTABLE_SHARES = 48, 46, 89
 MISC_STATS = {"low13week": 15, "high13week": 16, "low26week": 17, "high26week": 18,
               "low52week": 19, "high52week": 20}  # fmt: skip
 AVERAGE_VOLUME = 21
+# tickOptionComputation types: computed from the bid, the ask, the last price, the model.
+OPTION_TICKS = {"bid": 10, "ask": 11, "last": 12, "model": 13}
 
 
 def _last_times(inst: Instrument) -> str:
@@ -39,8 +42,7 @@ def contract_details(req_id: int, inst: Instrument) -> list[str]:
         inst.symbol,
         str(inst.sec_type),
         _last_times(inst),
-        "0",  # strike
-        "",  # right
+        *option_fields(inst),
         inst.exchange,
         inst.currency,
         inst.local_symbol,
@@ -52,7 +54,7 @@ def contract_details(req_id: int, inst: Instrument) -> list[str]:
         inst.order_types,
         inst.valid_exchanges,
         "1",  # priceMagnifier
-        "0",  # underConId
+        str(inst.underlying_con_id),
         inst.long_name,
         inst.primary_exchange,
         inst.last_trade_date[:6],  # contractMonth
@@ -66,8 +68,8 @@ def contract_details(req_id: int, inst: Instrument) -> list[str]:
         "",  # evMultiplier
         *_sec_ids(inst),
         "1",  # aggGroup
-        "",  # underSymbol
-        "",  # underSecType
+        inst.symbol if inst.underlying_con_id else "",  # underSymbol
+        "STK" if inst.underlying_con_id else "",  # underSecType
         inst.market_rule_ids,
         inst.last_trade_date,  # realExpirationDate
         inst.stock_type,
@@ -156,3 +158,40 @@ def historical_data(req_id: int, start: str, end: str, bars: list[Bar]) -> list[
             str(bar.count),
         ]
     return fields
+
+
+def historical_data_update(req_id: int, bar: Bar) -> list[str]:
+    """``90, reqId, barCount, date, open, close, high, low, WAP, volume`` (keepUpToDate)."""
+    return [
+        str(Out.HISTORICAL_DATA_UPDATE),
+        str(req_id),
+        str(bar.count),
+        bar.date,
+        fmt_float(bar.open),
+        fmt_float(bar.close),
+        fmt_float(bar.high),
+        fmt_float(bar.low),
+        fmt_float(bar.wap),
+        fmt_decimal(bar.volume),
+    ]
+
+
+def market_depth(req_id: int, level: DepthLevel, operation: int, smart: bool) -> list[str]:
+    """``12, 1, reqId, position, operation, side, price, size`` (exchange depth) or, smart,
+    ``13, 1, reqId, position, marketMaker, operation, side, price, size, isSmartDepth``.
+
+    Operation 0 insert, 1 update, 2 delete; side 0 ask, 1 bid.
+    """
+    values = [str(operation), str(level.side), fmt_float(level.price), fmt_decimal(level.size)]
+    if smart:
+        return [str(Out.MARKET_DEPTH_L2), "1", str(req_id), str(level.position), "SMART",
+                *values, "1"]  # fmt: skip
+    return [str(Out.MARKET_DEPTH), "1", str(req_id), str(level.position), *values]
+
+
+def option_computation(req_id: int, tick_type: int, g: Greeks) -> list[str]:
+    """``21, reqId, tickType, tickAttrib, impliedVol, delta, optPrice, pvDividend, gamma,
+    vega, theta, undPrice`` (no version field since v156; tickAttrib 1: price based)."""
+    values = (g.implied_vol, g.delta, g.price, 0.0, g.gamma, g.vega, g.theta, g.underlying)
+    return [str(Out.TICK_OPTION_COMPUTATION), str(req_id), str(tick_type), "1",
+            *(repr(round(v, 6)) for v in values)]  # fmt: skip

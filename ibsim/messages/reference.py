@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ibsim.messages import Out
 from ibsim.model import Instrument
-from ibsim.wire import fmt_float
+from ibsim.wire import fmt_float, fmt_multiplier
 
 
 def market_rule(rule_id: int, increments: list[tuple[float, float]]) -> list[str]:
@@ -36,6 +36,26 @@ def symbol_samples(req_id: int, found: list[Instrument], version: int) -> list[s
 def head_timestamp(req_id: int, stamp: str) -> list[str]:
     """``88, reqId, headTimestamp``."""
     return [str(Out.HEAD_TIMESTAMP), str(req_id), stamp]
+
+
+def sec_def_opt_params(
+    req_id: int, exchange: str, under_con_id: int, trading_class: str, multiplier: float,
+    expirations: list[str], strikes: list[float],
+) -> list[str]:  # fmt: skip
+    """``75, reqId, exchange, underlyingConId, tradingClass, multiplier, nExp, exp*, nStrikes,
+    strike*`` (no version field)."""
+    return [
+        str(Out.SECURITY_DEFINITION_OPTION_PARAMETER),
+        str(req_id),
+        exchange,
+        str(under_con_id),
+        trading_class,
+        fmt_multiplier(multiplier),
+        str(len(expirations)),
+        *expirations,
+        str(len(strikes)),
+        *(fmt_float(k) for k in strikes),
+    ]
 
 
 def sec_def_opt_params_end(req_id: int) -> list[str]:

@@ -329,3 +329,18 @@ def test_cancel_unknown_order_is_10147_and_filled_order_10148(ib, spy):
     _filled(ib, done)
     ib.cancelOrder(done.order)
     wait_for(ib, lambda: codes == [10147, 10148])
+
+
+# --- the wider catalog -------------------------------------------------------------------------
+
+
+def test_globex_alias_futures_vix_index_and_new_fx_pairs(ib):
+    [mnq] = ib.reqContractDetails(iblib.Future("MNQ", "202612", "GLOBEX"))
+    assert (mnq.contract.exchange, mnq.contract.multiplier) == ("CME", "2")
+    trade = ib.placeOrder(mnq.contract, iblib.MarketOrder("BUY", 1, orderRef="mnq"))
+    _filled(ib, trade)
+    vix, cad = iblib.Index("VIX", "CBOE"), iblib.Forex("USDCAD")
+    ib.qualifyContracts(vix, cad)
+    vix_ticker, cad_ticker = ib.reqTickers(vix, cad)
+    assert vix_ticker.last > 0
+    assert 1.0 < cad_ticker.bid < cad_ticker.ask < 2.0

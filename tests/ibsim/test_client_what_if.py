@@ -77,3 +77,9 @@ def _what_if_fields(version: int) -> list[str]:
     """A placeOrder for 10 SPY at market with whatIf=1, laid out as ib_async sends it."""
     spy = {"symbol": "SPY", "secType": "STK", "exchange": "SMART", "currency": "USD"}
     return place_order_fields(9, spy, version, totalQuantity=10, account=ACCOUNT, whatIf=1)
+
+
+def test_what_if_e_mini_margin_is_ten_micro_contracts(ib):
+    [es] = ib.reqContractDetails(iblib.Future("ES", "202612", "CME"))
+    state = ib.whatIfOrder(es.contract, iblib.MarketOrder("BUY", 1))
+    assert float(state.initMarginChange) == pytest.approx(10 * 2200.0)

@@ -73,6 +73,18 @@ def test_ib_time_format() -> None:
         ({"symbol": "SPX", "sec_type": "IND", "exchange": "CBOE"}, 416904),
         ({"symbol": "MES", "last_trade_date": "202612"}, 720261218),
         ({"local_symbol": "MESH7"}, 720270319),
+        ({"symbol": "IBM", "exchange": "SMART", "currency": "USD"}, 8314),
+        ({"symbol": "AMZN", "sec_type": "STK"}, 3691937),
+        ({"symbol": "TSLA", "sec_type": "STK"}, 76792991),
+        ({"symbol": "NVDA", "sec_type": "STK"}, 4815747),
+        ({"symbol": "META", "sec_type": "STK"}, 107113386),
+        ({"symbol": "GOOGL", "sec_type": "STK"}, 208813719),
+        ({"local_symbol": "USD.CAD"}, 15016062),
+        ({"symbol": "AUD", "currency": "USD", "exchange": "IDEALPRO"}, 14433401),
+        ({"symbol": "VIX", "sec_type": "IND", "exchange": "CBOE"}, 13455763),
+        ({"symbol": "ES", "last_trade_date": "202612"}, 620261218),
+        ({"symbol": "NQ", "last_trade_date": "20261218"}, 520261218),
+        ({"symbol": "MNQ", "last_trade_date": "202612", "exchange": "GLOBEX"}, 420261218),
     ],
 )
 def test_resolve_unique(fields: dict, con_id: int) -> None:
@@ -93,6 +105,30 @@ def test_resolve_ambiguous_futures_lists_next_quarters() -> None:
     assert all(i.multiplier == 5 and i.exchange == "CME" for i in found)
 
 
+@pytest.mark.parametrize(("symbol", "multiplier"), [("ES", 50), ("NQ", 20), ("MNQ", 2)])
+def test_each_future_lists_its_own_next_quarters(symbol: str, multiplier: float) -> None:
+    found = make_market().catalog.resolve(ContractQuery(symbol=symbol, exchange="GLOBEX"))
+    assert [i.local_symbol for i in found] == [f"{symbol}{q}" for q in ("Z6", "H7", "M7", "U7")]
+    assert {(i.multiplier, i.exchange, i.min_tick) for i in found} == {(multiplier, "CME", 0.25)}
+
+
+def test_micro_and_e_mini_futures_share_their_index_path() -> None:
+    market = make_market()
+    nq, mnq = (one(market, symbol=s, last_trade_date="202612") for s in ("NQ", "MNQ"))
+    es, mes = (one(market, symbol=s, last_trade_date="202612") for s in ("ES", "MES"))
+    assert market.quote(nq).last == market.quote(mnq).last
+    assert market.quote(es).last == market.quote(mes).last
+    assert 18_000 < market.quote(nq).last < 25_000
+    vix = one(market, symbol="VIX")
+    assert 5 < market.quote(vix).last < 60
+
+
+def test_new_stocks_carry_their_isin() -> None:
+    market = make_market()
+    assert one(market, symbol="GOOGL").isin == "US02079K3059"
+    assert one(market, symbol="IBM").primary_exchange == "NYSE"
+
+
 def test_resolve_ambiguous_currency_pairs() -> None:
     found = make_market().catalog.resolve(ContractQuery(symbol="EUR", sec_type="CASH"))
     assert {i.local_symbol for i in found} == {"EUR.USD", "EUR.GBP", "EUR.JPY", "EUR.CHF"}
@@ -111,7 +147,8 @@ def test_expired_future_not_listed_but_known_by_con_id() -> None:
         {"symbol": "NOPE"},
         {"symbol": "SPY", "currency": "EUR"},
         {"symbol": "SPY", "exchange": "CME"},
-        {"symbol": "SPY", "strike": 500.0, "right": "C"},
+        {"symbol": "SPY", "strike": 501.0, "right": "C"},  # not a listed strike
+        {"symbol": "SPY", "sec_type": "OPT", "strike": 600.0, "right": "X"},
         {"symbol": "EUR", "sec_type": "CASH", "currency": "USD", "exchange": "SMART"},
         {"con_id": 1},
     ],
@@ -378,4 +415,4 @@ def test_bars_never_reach_past_now() -> None:
 def test_sec_type_enum_values_used_by_catalog() -> None:
     market = make_market()
     kinds = {i.sec_type for i in market.catalog.listed()}
-    assert kinds == {SecType.STOCK, SecType.CASH, SecType.FUTURE, SecType.INDEX}
+    assert kinds == {SecType.STOCK, SecType.CASH, SecType.FUTURE, SecType.INDEX, SecType.OPTION}

@@ -26,6 +26,7 @@ from tests.worker.pushes import JSON, push_body
 from worker.app import create_app
 from worker.broker.session import BrokerSession
 from worker.config import Settings, TradingConfig, firestore_config_loader, load_settings
+from worker.holdings import Books
 from worker.intents import REGISTRY, IntentSpec
 from worker.outcomes import Publisher
 from worker.pipeline import Pipeline
@@ -139,7 +140,8 @@ def inproc(
         assert broker.wait_ready(15), "the worker's IB session never became ready"
         config = TradingConfig(firestore_config_loader(direct, settings), 0)
         publisher = Publisher(settings.project_id, settings.results_topic)
-        pipeline = Pipeline(settings, runs, publisher, broker, config)
+        books = Books(direct, settings.trading_mode)
+        pipeline = Pipeline(settings, runs, publisher, broker, config, books=books)
         client = create_app(pipeline).test_client()
         return Stack(client, pipeline, sim, pubsub, settings, direct)
 

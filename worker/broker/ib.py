@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from worker.broker import codes
+from worker.broker import codes, views
 from worker.errors import ContractNotFound, OrderStateUnknown
 
 try:  # pragma: no cover - which branch runs depends on the virtualenv
@@ -42,42 +41,10 @@ CONTRACT_FIELDS = {
 }
 
 
-def _num(value: Any) -> float | None:
-    """IB's unset numbers (NaN, 1.79e308) become None so they serialise as JSON null."""
-    if not isinstance(value, int | float) or math.isnan(value) or abs(value) > 1e300:
-        return None
-    return float(value)
-
-
-def _contract(c: Any) -> dict[str, Any]:
-    return {
-        "con_id": c.conId,
-        "symbol": c.symbol,
-        "sec_type": c.secType,
-        "currency": c.currency,
-        "exchange": c.exchange or c.primaryExchange,
-        "local_symbol": c.localSymbol,
-        "multiplier": c.multiplier or "",
-        "last_trade_date": c.lastTradeDateOrContractMonth,
-    }
-
-
 def _to_contract(spec: dict[str, Any]) -> Any:
-    """Our plain contract spec (see CONTRACT_FIELDS) as the library's Contract."""
-    return iblib.Contract(**{CONTRACT_FIELDS[k]: v for k, v in spec.items() if v not in (None, "")})
-
-
-def _rejection(trade: Any) -> tuple[int, str] | None:
-    """The IB error that refused a new order, if any (codes.Kind.REJECTED, e.g. 201, 103)."""
-    for entry in trade.log:
-        code = getattr(entry, "errorCode", 0)
-        if code and codes.classify(code) in (codes.Kind.REJECTED, codes.Kind.NOT_FOUND):
-            return code, entry.message
-    return None
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+    """Our plain contract spec (see CONTRACT_FIELDS; other keys are ours) as a Contract."""
+    fields = {CONTRACT_FIELDS[k]: v for k, v in spec.items() if k in CONTRACT_FIELDS}
+    return iblib.Contract(**{k: v for k, v in fields.items() if v not in (None, "")})
 
 
 class Gateway:
@@ -141,13 +108,13 @@ class Gateway:
         await self._follow(account)
         return [
             {
-                **_contract(p.contract),
+                **views.contract(p.contract),
                 "position": p.position,
-                "market_price": _num(p.marketPrice),
-                "market_value": _num(p.marketValue),
-                "average_cost": _num(p.averageCost),
-                "unrealized_pnl": _num(p.unrealizedPNL),
-                "realized_pnl": _num(p.realizedPNL),
+                "market_price": views.num(p.marketPrice),
+                "market_value": views.num(p.marketValue),
+                "average_cost": views.num(p.averageCost),
+                "unrealized_pnl": views.num(p.unrealizedPNL),
+                "realized_pnl": views.num(p.realizedPNL),
             }
             for p in self.ib.portfolio(account)
         ]
@@ -156,14 +123,47 @@ class Gateway:
         """All clients' open orders (reqAllOpenOrders), not just this client's."""
         async with self._lock("open_orders"):
             trades = await self.ib.reqAllOpenOrdersAsync()
-        return [self._trade(t) for t in trades if not account or t.order.account == account]
+        return [views.trade(t) for t in trades if not account or t.order.account == account]
 
     async def executions(self, account: str) -> list[dict[str, Any]]:
         """Today's executions, asked again each time: fills made while we were disconnected
         are only visible this way (peer-systems.md)."""
         async with self._lock("executions"):
             fills = await self.ib.reqExecutionsAsync(iblib.ExecutionFilter(acctCode=account))
-        return [self._fill(f) for f in fills]
+        return [views.fill(f) for f in fills]
+
+    async def now(self) -> datetime:
+        """The gateway's clock (reqCurrentTime): market hours are judged by it."""
+        return await self.ib.reqCurrentTimeAsync()
+
+    async def account_view(self, account: str) -> dict[str, Any]:
+        """Base currency, NetLiquidation, GrossPositionValue, FX rates and positions."""
+        values = await self.account_values(account)
+        base = next((v["currency"] for v in values if v["tag"] == "NetLiquidation"), "")
+        figures = {v["tag"]: v["value"] for v in values if v["currency"] == base}
+        fx = {
+            v["currency"]: float(v["value"])
+            for v in values
+            if v["tag"] == "ExchangeRate" and v["currency"] not in ("", "BASE")
+        }
+        positions = {p.contract.conId: float(p.position) for p in self.ib.positions(account)}
+        return {
+            "base_currency": base,
+            "net_liquidation": float(figures.get("NetLiquidation") or 0.0),
+            "gross_position_value": float(figures.get("GrossPositionValue") or 0.0),
+            "fx": fx,
+            "positions": positions,
+        }
+
+    async def quote(self, contract: dict[str, Any], data_type: int, wait: float) -> dict[str, Any]:
+        """A fresh quote; delayed data (type 3) when live data is not subscribed (354/10167)."""
+        if not contract.get("con_id"):  # market data is keyed by conId in the library
+            contract = await self.contract(contract)
+        for kind in dict.fromkeys((data_type, 3)):
+            quote = await self._quote(contract, kind, wait)
+            if any(quote[k] is not None for k in ("bid", "ask", "last", "close")):
+                return quote
+        return quote
 
     # -- orders (only the journal, worker/journal.py, calls these) --------------------------
     async def contract(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +178,25 @@ class Gateway:
             raise ContractNotFound(f"no contract for {spec}: IB {exc.code} {exc.message}") from None
         if len(details) != 1:
             raise ContractNotFound(f"{len(details)} contracts match {spec}; be more specific")
-        return _contract(details[0].contract)
+        found = details[0]
+        return {
+            **views.contract(found.contract),
+            "min_tick": views.num(found.minTick),
+            "size_increment": views.num(getattr(found, "sizeIncrement", None)),
+        }
+
+    async def daily_bars(self, spec: dict[str, Any], count: int) -> list[dict[str, Any]]:
+        """The last ``count`` daily TRADES bars (regular hours), oldest first."""
+        bars = await self.ib.reqHistoricalDataAsync(
+            _to_contract(spec),
+            endDateTime="",
+            durationStr=f"{count} D",
+            barSizeSetting="1 day",
+            whatToShow="TRADES",
+            useRTH=True,
+            formatDate=1,
+        )
+        return [views.bar(b) for b in bars]
 
     async def place(
         self,
@@ -216,9 +234,9 @@ class Gateway:
         for t in [*open_, *done]:
             self.order_id_floor = max(self.order_id_floor, t.order.orderId + 1)
         return {
-            "open": [self._trade(t) for t in open_ if t.order.orderRef == order_ref],
-            "completed": [self._trade(t) for t in done if t.order.orderRef == order_ref],
-            "fills": [self._fill(f) for f in fills if f.execution.orderRef == order_ref],
+            "open": [views.trade(t) for t in open_ if t.order.orderRef == order_ref],
+            "completed": [views.trade(t) for t in done if t.order.orderRef == order_ref],
+            "fills": [views.fill(f) for f in fills if f.execution.orderRef == order_ref],
         }
 
     async def settle(self, legs: list[tuple[str, int]], wait: float) -> list[dict[str, Any]]:
@@ -231,25 +249,55 @@ class Gateway:
             trades = [self._trade_for(ref, perm_id) for ref, perm_id in legs]
             done = all(t is not None and t.orderStatus.status in TERMINAL for t in trades)
             if done or asyncio.get_running_loop().time() >= deadline:
-                return [self._state(t) if t else {} for t in trades]
+                return [self._state_of(t) if t else {} for t in trades]
             await asyncio.sleep(POLL_SECONDS)
 
-    async def cancel(self, order_ref: str, perm_id: int, wait: float) -> dict[str, Any]:
-        """Cancel one of our orders and wait until IB confirms a terminal state.
+    async def cancel(self, targets: list[tuple[str, int]], wait: float) -> list[dict[str, Any]]:
+        """Cancel our orders (by orderRef, permId): every cancel is sent first, then all are
+        awaited, so many cancellations take one wait. A state that is still not terminal
+        after ``wait`` is returned as is; the caller treats it as unknown."""
+        for order_ref, perm_id in targets:
+            trade = self._trade_for(order_ref, perm_id)
+            if trade is not None and trade.orderStatus.status not in TERMINAL:
+                self.ib.cancelOrder(trade.order)
+        return await self.settle(targets, wait)
 
-        Raises OrderStateUnknown when no confirmation comes in time.
-        """
-        trade = self._trade_for(order_ref, perm_id)
-        if trade is None:
-            raise OrderStateUnknown(f"order {order_ref} is not known to this session")
-        if trade.orderStatus.status not in TERMINAL:
-            self.ib.cancelOrder(trade.order)
-        [state] = await self.settle([(order_ref, perm_id)], wait)
-        if state.get("status") not in TERMINAL:
-            raise OrderStateUnknown(f"cancel of {order_ref} not confirmed within {wait}s")
-        return state
+    async def positions(self, account: str) -> list[dict[str, Any]]:
+        """Positions asked afresh (reqPositions, complete with its end marker)."""
+        async with self._lock("positions"):
+            rows = await self.ib.reqPositionsAsync()
+        return [
+            {
+                **views.contract(p.contract),
+                "account": p.account,
+                "position": float(p.position),
+                "average_cost": views.num(p.avgCost),
+            }
+            for p in rows
+            if p.position and (not account or p.account == account)
+        ]
 
     # -- helpers ---------------------------------------------------------------------------
+    async def _quote(self, spec: dict[str, Any], data_type: int, wait: float) -> dict[str, Any]:
+        self.ib.reqMarketDataType(data_type)
+        contract = _to_contract(spec)
+        ticker = self.ib.reqMktData(contract, "", False, False)
+        deadline = asyncio.get_running_loop().time() + wait
+        try:
+            while asyncio.get_running_loop().time() < deadline:
+                if views.num(ticker.bid) and views.num(ticker.ask):
+                    break
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            self.ib.cancelMktData(contract)
+        return {
+            "bid": views.num(ticker.bid),
+            "ask": views.num(ticker.ask),
+            "last": views.num(ticker.last),
+            "close": views.num(ticker.close),
+            "market_data_type": data_type,
+        }
+
     def _new_order(self, spec: dict[str, Any]) -> Any:
         order = iblib.Order(
             orderId=self._next_order_id(),
@@ -262,6 +310,9 @@ class Gateway:
         )
         if spec.get("limit_price") is not None:
             order.lmtPrice = spec["limit_price"]
+        if spec.get("algo"):  # e.g. IB's Adaptive algo with its priority
+            order.algoStrategy = spec["algo"]["strategy"]
+            order.algoParams = [iblib.TagValue(k, v) for k, v in spec["algo"]["params"].items()]
         return order
 
     def _next_order_id(self) -> int:
@@ -277,11 +328,11 @@ class Gateway:
         deadline = asyncio.get_running_loop().time() + wait
         while asyncio.get_running_loop().time() < deadline:
             self._still_connected()
-            rejected = _rejection(trade)
+            rejected = views.rejection(trade)
             if rejected and not trade.order.permId:
-                return {**self._state(trade), "error_code": rejected[0], "reason": rejected[1]}
+                return {**self._state_of(trade), "error_code": rejected[0], "reason": rejected[1]}
             if trade.order.permId or trade.orderStatus.status in LIVE:
-                return self._state(trade)
+                return self._state_of(trade)
             await asyncio.sleep(POLL_SECONDS)
         raise OrderStateUnknown(
             f"order {trade.order.orderId} was sent but not acknowledged within {wait:.0f}s"
@@ -315,28 +366,8 @@ class Gateway:
 
         return [await one(request, what) for request, what in requests]
 
-    def _state(self, t: Any) -> dict[str, Any]:
-        """An order's state; fills from every execution this session saw for its permId (a
-        completed order carries no fill figures of its own)."""
-        perm_id = t.order.permId
-        fills = [f for f in self.ib.fills() if perm_id and f.execution.permId == perm_id]
-        state = {
-            "order_id": t.order.orderId or None,
-            "perm_id": perm_id,
-            "status": t.orderStatus.status,
-            "filled": _num(t.orderStatus.filled),
-            "remaining": _num(t.orderStatus.remaining),
-            "avg_price": _num(t.orderStatus.avgFillPrice),
-            "commission": None,
-        }
-        if fills:
-            shares = sum(f.execution.shares for f in fills)
-            value = sum(f.execution.shares * f.execution.price for f in fills)
-            state["filled"] = shares
-            state["avg_price"] = value / shares if shares else None
-            reports = [f.commissionReport for f in fills if f.commissionReport]
-            state["commission"] = sum(_num(c.commission) or 0.0 for c in reports)
-        return state
+    def _state_of(self, t: Any) -> dict[str, Any]:
+        return views.order_state(t, self.ib.fills())
 
     def _lock(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
@@ -348,47 +379,3 @@ class Gateway:
             if self._updates_account != account:
                 await self.ib.reqAccountUpdatesAsync(account)
                 self._updates_account = account
-
-    @staticmethod
-    def _trade(t: Any) -> dict[str, Any]:
-        o, s = t.order, t.orderStatus
-        return {
-            **_contract(t.contract),
-            "order_id": o.orderId,
-            "perm_id": o.permId,
-            "client_id": o.clientId,
-            "account": o.account,
-            "action": o.action,
-            "quantity": _num(o.totalQuantity),
-            "order_type": o.orderType,
-            "limit_price": _num(o.lmtPrice),
-            "aux_price": _num(o.auxPrice),
-            "tif": o.tif,
-            "order_ref": o.orderRef,
-            "status": s.status,
-            "filled": _num(s.filled),
-            "remaining": _num(s.remaining),
-            "avg_fill_price": _num(s.avgFillPrice),
-        }
-
-    @staticmethod
-    def _fill(f: Any) -> dict[str, Any]:
-        e, c = f.execution, f.commissionReport
-        return {
-            **_contract(f.contract),
-            "exec_id": e.execId,
-            "time": _iso(e.time),
-            "account": e.acctNumber,
-            "side": e.side,
-            "shares": _num(e.shares),
-            "price": _num(e.price),
-            "order_id": e.orderId,
-            "perm_id": e.permId,
-            "client_id": e.clientId,
-            "order_ref": e.orderRef,
-            "cum_qty": _num(e.cumQty),
-            "avg_price": _num(e.avgPrice),
-            "commission": _num(c.commission),
-            "commission_currency": c.currency,
-            "realized_pnl": _num(c.realizedPNL),
-        }

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.intents import place_order, summary
+from worker.intents import allocation, cancel_orders, close_all, place_order, summary
 from worker.intents.base import Context, IntentSpec
 
-REGISTRY: dict[str, IntentSpec] = {spec.name: spec for spec in (summary.SPEC, place_order.SPEC)}
+INTENTS = (summary, place_order, allocation, cancel_orders, close_all)
+REGISTRY: dict[str, IntentSpec] = {module.SPEC.name: module.SPEC for module in INTENTS}
+# The earlier Cloud Run IB system's hyphenated names (peer-systems.md) keep working.
+ALIASES = {
+    "cash-balancer": "cash_balancer",
+    "close-all": "close_all",
+    "collect-market-data": "collect_market_data",
+    "trade-reconciliation": "trade_reconciliation",
+    "cancel-orders": "cancel_orders",
+    "place-order": "place_order",
+}
 
-__all__ = ["REGISTRY", "Context", "IntentSpec", "json_schemas"]
+__all__ = ["ALIASES", "REGISTRY", "Context", "IntentSpec", "canonical", "json_schemas"]
+
+
+def canonical(name: str) -> str:
+    """Our name for an intent name, the earlier system's spelling included."""
+    return ALIASES.get(name, name)
 
 
 def json_schemas() -> dict[str, Any]:

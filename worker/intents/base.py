@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    from worker.holdings import Books
     from worker.journal import OrderJournal
 
 
@@ -33,6 +34,7 @@ class Context:
     key: str = ""
     attempt: int = 1
     orders: OrderJournal | None = None  # the ONLY way to send, modify or cancel an order
+    books: Books | None = None  # strategy holdings, states and our orders' shares
 
 
 @dataclass(frozen=True)
@@ -49,3 +51,4 @@ class IntentSpec:
     run: Callable[[Context, Any], dict[str, Any]]
     description: str
     places_orders: bool = False
+    reduces_risk: bool = False  # close_all, cancel_orders: run even with the kill switch on

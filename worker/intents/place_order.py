@@ -1,9 +1,11 @@
 """``place_order``: one order for one instrument, sent through the order journal.
 
-The contract is looked up once and the order planned once (kept in the record), then sent as
-leg ``order``; a redelivery finds the same order at IB by its orderRef instead of sending a
-second one. The result reports the leg as it stands after ``wait_seconds``: ``Filled``,
-``Cancelled``, or still working (``Submitted``) for a resting limit order or a closed market.
+The contract is looked up and priced once and the order planned once (kept in the record),
+checked by the risk gate (``worker/risk.py``: limits, market hours, IB's reset windows; a dry
+run reports every check), then sent as leg ``order``; a redelivery finds the same order at IB
+by its orderRef instead of sending a second one. The result reports the leg as it stands after
+``wait_seconds``: ``Filled``, ``Cancelled``, or still working (``Submitted``) for a resting
+limit order.
 A rejected order (IB error 201 and friends) is a ``failed`` outcome naming IB's reason.
 """
 
@@ -14,7 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from worker.errors import IntentFailed, OrderRejected
+from worker.intents import trading
 from worker.intents.base import Context, IntentSpec
+from worker.risk import RiskGate
 
 LEG = "order"
 
@@ -49,21 +53,29 @@ class PlaceOrderParams(BaseModel):
 
 
 def run(ctx: Context, params: PlaceOrderParams) -> dict[str, Any]:
-    """Plan (contract lookup) once, send the leg once, report it."""
+    """Plan once (contract, price), pass the risk gate, send the leg once, report it."""
     if ctx.orders is None:
         raise IntentFailed("place_order needs the order journal")
-    plan = ctx.orders.plan(lambda: _plan(ctx, params))
-    leg = ctx.orders.place(LEG, plan["contract"], plan["order"])
+    config = trading.rules(ctx)
+    plan = ctx.orders.plan(lambda: _plan(ctx, params, config.market_data_type))
+    view = trading.order_view(plan["contract"], plan["order"], plan["price"])
+    gate, account = RiskGate(config.risk), trading.account_view(ctx)
+    checks = gate.order_checks(view, account) + gate.plan_checks([view], account)
+    report = {"price": plan["price"], "price_source": plan["price_source"]}
+    report["checks"] = [c.as_dict() for c in checks]
+    leg = ctx.orders.place(
+        LEG, plan["contract"], plan["order"], approve=lambda: gate.enforce(checks)
+    )
     if ctx.dry_run:
-        return {"dry_run": True, "legs": [leg]}
+        return {"dry_run": True, "legs": [leg], **report}
     [leg] = ctx.orders.settle([LEG], params.wait_seconds)
     if leg.get("rejected"):
         reason = leg.get("reason") or "rejected by IB"
         raise OrderRejected(f"IB {leg.get('error_code')}: {reason}", {"legs": [leg]})
-    return {"legs": [leg]}
+    return {"legs": [leg], **report}
 
 
-def _plan(ctx: Context, params: PlaceOrderParams) -> dict[str, Any]:
+def _plan(ctx: Context, params: PlaceOrderParams, data_type: int) -> dict[str, Any]:
     spec = {
         "symbol": params.symbol,
         "sec_type": params.sec_type,
@@ -72,8 +84,13 @@ def _plan(ctx: Context, params: PlaceOrderParams) -> dict[str, Any]:
         "primary_exchange": params.primary_exchange,
         "last_trade_date": params.last_trade_date,
     }
-    contract = ctx.broker.call(lambda gw: gw.contract(spec), ctx.timeout)
+    contract = trading.contract(ctx, spec)
     contract["exchange"] = params.exchange  # route as asked, not the listing exchange
+    price, source = params.limit_price, "limit"
+    if price is None:
+        price, source = trading.price_of(trading.quote(ctx, contract, data_type))
+    if price is None:
+        raise IntentFailed(f"no price for {params.symbol}: no quote, last trade or close")
     order = {
         "action": params.side,
         "quantity": params.quantity,
@@ -81,7 +98,7 @@ def _plan(ctx: Context, params: PlaceOrderParams) -> dict[str, Any]:
         "limit_price": params.limit_price,
         "tif": params.tif,
     }
-    return {"contract": contract, "order": order}
+    return {"contract": contract, "order": order, "price": price, "price_source": source}
 
 
 SPEC = IntentSpec(

@@ -1,0 +1,102 @@
+"""allocation end to end in-process: strategies from the Firestore config, one order per
+instrument at ibsim, fills booked to the strategies' holdings once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.emulators
+
+
+def configure(stack: Any, shares: dict[str, float], strategies: dict[str, Any]) -> None:
+    doc = {"exposure": {"overall": 0.5, "strategies": shares}, "strategies": strategies}
+    stack.firestore.collection("config").document("common").set(doc)
+
+
+def holdings(stack: Any, strategy: str) -> dict[str, float]:
+    ref = stack.firestore.collection("positions").document("paper")
+    return ref.collection("holdings").document(strategy).get().to_dict() or {}
+
+
+def allocate(stack: Any, key: str, **attrs: str) -> Any:
+    reply = stack.push("allocation", {"wait_seconds": 10}, "m-" + key, idempotency_key=key, **attrs)
+    assert reply.status_code == 200, reply.json
+    [outcome] = stack.outcomes(1)
+    return outcome
+
+
+SIXTY_FORTY = {"fixed_weights": {"weights": {"SPY": 0.6, "TLT": 0.4}}}
+
+
+def test_a_sixty_forty_portfolio_is_bought_once(inproc) -> None:
+    stack = inproc()
+    configure(stack, {"fixed_weights": 0.5}, SIXTY_FORTY)
+    outcome = allocate(stack, "a-1")
+    assert outcome.kind == "succeeded", outcome.data
+    legs = {leg["contract"]["symbol"]: leg for leg in outcome.data["result"]["legs"]}
+    assert set(legs) == {"SPY", "TLT"}
+    assert {leg["status"] for leg in legs.values()} == {"Filled"}
+    assert all(leg["order"]["order_type"] == "LMT" for leg in legs.values())
+    held = holdings(stack, "fixed_weights")
+    assert held == {str(leg["contract"]["con_id"]): leg["filled"] for leg in legs.values()}
+    again = allocate(stack, "a-2")
+    assert again.data["result"]["legs"] == [], "targets already held: nothing to order"
+
+
+def test_dry_run_shows_the_plan_and_sends_nothing(inproc) -> None:
+    stack = inproc()
+    configure(stack, {"fixed_weights": 0.5}, SIXTY_FORTY)
+    outcome = allocate(stack, "dry", dry_run="true")
+    result = outcome.data["result"]
+    assert result["dry_run"] is True
+    assert len(result["legs"]) == 2
+    assert set(result["targets"]["fixed_weights"].values()) == {
+        leg["order"]["quantity"] for leg in result["legs"]
+    }
+    assert {c["rule"] for c in result["checks"]} >= {"max_order_notional", "max_gross_leverage"}
+    assert holdings(stack, "fixed_weights") == {}
+    assert stack.record("dry")["legs"] == {}
+
+
+def test_a_failing_strategy_freezes_only_itself(inproc) -> None:
+    stack = inproc()
+    strategies = {**SIXTY_FORTY, "dummy": {"weights": {"AAPL": 0.5}, "fail": True}}
+    configure(stack, {"fixed_weights": 0.4, "dummy": 0.4}, strategies)
+    result = allocate(stack, "f-1").data["result"]
+    assert [f["strategy"] for f in result["failed"]] == ["dummy"]
+    assert {leg["contract"]["symbol"] for leg in result["legs"]} == {"SPY", "TLT"}
+
+
+def test_two_strategies_sharing_an_instrument_get_one_order(inproc) -> None:
+    stack = inproc()
+    strategies = {
+        "fixed_weights": {"weights": {"SPY": 0.5}},
+        "dummy": {"weights": {"SPY": -0.2}},
+    }
+    configure(stack, {"fixed_weights": 0.5, "dummy": 0.5}, strategies)
+    result = allocate(stack, "s-1").data["result"]
+    [leg] = result["legs"]
+    [cross] = result["crosses"]
+    fixed, dummy = (holdings(stack, s) for s in ("fixed_weights", "dummy"))
+    con = str(leg["contract"]["con_id"])
+    assert leg["order"]["action"] == "BUY"
+    assert fixed[con] > 0 > dummy[con]
+    assert fixed[con] + dummy[con] == pytest.approx(leg["filled"]), "crossing needs no broker order"
+    assert cross["cross"]["dummy"] == pytest.approx(dummy[con])
+
+
+def test_orders_in_flight_are_not_ordered_again(inproc) -> None:
+    stack = inproc()
+    configure(stack, {"fixed_weights": 0.5}, {"fixed_weights": {"weights": {"SPY": 0.5}}})
+    stack.sim.faults.freeze_fills()
+    first = stack.push("allocation", {"wait_seconds": 0}, "m-i1", idempotency_key="i-1")
+    assert first.status_code == 200
+    [outcome] = stack.outcomes(1)
+    [leg] = outcome.data["result"]["legs"]
+    assert leg["status"] in ("Submitted", "PreSubmitted")
+    second = stack.push("allocation", {"wait_seconds": 0}, "m-i2", idempotency_key="i-2")
+    assert second.status_code == 200
+    [outcome] = stack.outcomes(1)
+    assert outcome.data["result"]["legs"] == [], "the working order already covers the target"

@@ -1,0 +1,63 @@
+"""What every order-placing intent reads before it plans: the trading rules, the account as
+the risk gate sees it, contracts and prices. Plain data in, plain data out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.config import TradingRules, trading_rules
+from worker.intents.base import Context
+from worker.risk import AccountView, OrderView
+
+QUOTE_SECONDS = 3.0
+
+
+def rules(ctx: Context) -> TradingRules:
+    """The validated trading config of this run (ConfigInvalid when it does not validate)."""
+    return trading_rules(ctx.config())
+
+
+def account_view(ctx: Context) -> AccountView:
+    """The account as the risk gate judges it, at the gateway's current time."""
+    view = ctx.broker.call(lambda gw: gw.account_view(ctx.account), ctx.timeout)
+    now = ctx.broker.call(lambda gw: gw.now(), ctx.timeout)
+    return AccountView(now=now, **view)
+
+
+def contract(ctx: Context, spec: dict[str, Any]) -> dict[str, Any]:
+    """The one contract ``spec`` names, qualified by IB (ContractNotFound otherwise)."""
+    return ctx.broker.call(lambda gw: gw.contract(spec), ctx.timeout)
+
+
+def quote(ctx: Context, qualified: dict[str, Any], data_type: int) -> dict[str, Any]:
+    """A fresh quote of ``qualified`` (delayed data when live data is not subscribed)."""
+    return ctx.broker.call(
+        lambda gw: gw.quote(qualified, data_type, QUOTE_SECONDS), ctx.timeout + 2 * QUOTE_SECONDS
+    )
+
+
+def price_of(quote_: dict[str, Any]) -> tuple[float | None, str]:
+    """The price a plan uses and where it came from: the midpoint of a two-sided quote; the
+    last trade or the close only when the quote is missing (the result says which)."""
+    bid, ask = quote_.get("bid"), quote_.get("ask")
+    if bid and ask and bid > 0 and ask > 0:
+        return (bid + ask) / 2, "midpoint"
+    for source in ("last", "close"):
+        if quote_.get(source):
+            return float(quote_[source]), source
+    return None, "none"
+
+
+def order_view(qualified: dict[str, Any], order: dict[str, Any], price: float) -> OrderView:
+    """One planned order as the risk gate sees it."""
+    return OrderView(
+        con_id=int(qualified.get("con_id") or 0),
+        symbol=qualified.get("symbol", ""),
+        sec_type=qualified.get("sec_type", ""),
+        exchange=qualified.get("exchange", ""),
+        currency=qualified.get("currency", ""),
+        action=order["action"],
+        quantity=float(order["quantity"]),
+        price=price,
+        multiplier=float(qualified.get("multiplier") or 1.0),
+    )
