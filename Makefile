@@ -13,7 +13,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade 'pip>=24'  # older pip mis-matches extras with '_'
-	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_async,test,dev]'
+	$(BIN)/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_async,sim,test,dev]'
 	touch $@
 
 # ib_insync cannot share a virtualenv with ib_async: a second one proves the worker's broker
@@ -21,7 +21,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 $(INSYNC)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(INSYNC)
 	$(INSYNC)/bin/pip install $(PIP_FLAGS) --upgrade 'pip>=24'
-	$(INSYNC)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_insync,test]'
+	$(INSYNC)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e '.[ib_insync,sim,test]'
 	touch $@
 
 # checkov pins bc-python-hcl2, which installs the same `hcl2` module as python-hcl2.

@@ -5,8 +5,8 @@
 #     download; if IB moved the channel in between, run again);
 #   - IBC: the latest release (or IBC_VERSION=x.y.z in the environment), its address and the
 #     sha256 of the zip, checked against the .sha256 file the release publishes;
-#   - the base image digest (docker buildx imagetools inspect);
-#   - the Debian package versions, from `apt-cache policy` inside the pinned base image.
+#   - the base image digest (docker buildx imagetools inspect).
+# Debian packages are listed by name only (see versions.env), so there is nothing to pin there.
 # Usage: gateway-image/update-pins.sh [VERSIONS_FILE]; review the diff, then build.
 set -Eeuo pipefail
 
@@ -65,27 +65,15 @@ pin_ibc() {
 	pin IBC_SHA256 "$sum"
 }
 
-pin_base_and_packages() {
-	local image digest key names line pinned
+pin_base() {
+	local image digest
 	image=$(current BASE_IMAGE)
 	digest=$(docker buildx imagetools inspect "$image" --format '{{json .Manifest}}' | jq -r .digest)
 	pin BASE_IMAGE_DIGEST "$digest"
-	for key in DOWNLOAD_APT_PACKAGES GATEWAY_APT_PACKAGES WORKER_APT_PACKAGES; do
-		names=$(current "$key" | tr ' ' '\n' | cut -d= -f1 | tr '\n' ' ')
-		pinned=''
-		# shellcheck disable=SC2086  # names is a space-separated package list
-		while read -r line; do pinned+="${pinned:+ }$line"; done < <(
-			docker run --rm "$image@$digest" bash -c \
-				'apt-get update -qq >/dev/null && for p in "$@"; do
-				   printf "%s=%s\n" "$p" "$(apt-cache policy "$p" | sed -n "s/^ *Candidate: //p")"
-				 done' _ $names
-		)
-		pin "$key" "$pinned"
-	done
 }
 
 pin_gateway stable
 pin_gateway latest
 pin_ibc
-pin_base_and_packages
+pin_base
 echo "update-pins: done; review 'git diff $versions', then build and test the image" >&2

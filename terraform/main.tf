@@ -16,12 +16,15 @@ locals {
   }
 
   # The Pub/Sub service agent signs push OIDC tokens and moves messages to dead-letter topics.
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 
+  # Every API a resource here needs. cloudresourcemanager: project IAM grants and the provider's
+  # project look-ups; the others by name.
   apis = [
     "artifactregistry.googleapis.com",
     "bigquery.googleapis.com",
     "cloudbuild.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
@@ -32,10 +35,6 @@ locals {
   ]
 }
 
-data "google_project" "this" {
-  project_id = var.project_id
-}
-
 resource "google_project_service" "main" {
   for_each = var.enable_apis ? toset(local.apis) : toset([])
 
@@ -43,4 +42,15 @@ resource "google_project_service" "main" {
   service = each.value
   # Turning an API off on destroy would break anything else in the project that uses it.
   disable_on_destroy = false
+}
+
+# The Pub/Sub service agent exists only once something asks for it: create it, rather than
+# assemble its e-mail from the project number and hope. Fresh projects have no such account yet.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.main]
 }

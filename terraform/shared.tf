@@ -63,6 +63,9 @@ resource "google_firestore_field" "runs_ttl" {
 
   # A monotonically increasing timestamp makes a write hotspot when indexed; nothing queries it.
   index_config {}
+
+  # With create_firestore_database = false nothing else orders this after the API.
+  depends_on = [google_project_service.main]
 }
 
 resource "google_firestore_index" "main" {
@@ -80,6 +83,8 @@ resource "google_firestore_index" "main" {
       order      = fields.value[1]
     }
   }
+
+  depends_on = [google_project_service.main]
 }
 
 resource "google_bigquery_dataset" "main" {
@@ -115,6 +120,8 @@ resource "google_bigquery_table" "main" {
     type  = "DAY"
     field = each.value.partition_field
   }
+
+  depends_on = [google_project_service.main]
 }
 
 resource "google_pubsub_topic" "results" {
@@ -144,4 +151,6 @@ resource "google_pubsub_subscription" "results_archive" {
   expiration_policy {
     ttl = ""
   }
+
+  depends_on = [google_project_service.main]
 }

@@ -129,8 +129,11 @@ variable "deployments" {
 
 variable "cloudbuild" {
   description = <<-EOT
-    Cloud Build triggers for the images. Disabled by default because they need a connected GitHub
-    repository. Live deploys always wait for approval; paper deploys run on every push to branch.
+    Cloud Build triggers (cloudbuild.tf). Disabled by default: a trigger can only be created once
+    the GitHub repository is connected to Cloud Build (README, "First deploy"). ib-worker-build
+    runs on every push to `branch` (a regex) and deploys paper; ib-worker-deploy-live (and
+    ib-worker-deploy-paper when paper sets deploy_requires_approval) is run by hand from
+    `deploy_branch` and waits for approval right before it deploys.
   EOT
   type = object({
     enabled         = optional(bool, false)
@@ -138,6 +141,7 @@ variable "cloudbuild" {
     github_owner    = optional(string)
     github_repo     = optional(string)
     branch          = optional(string, "^main$")
+    deploy_branch   = optional(string, "main")
     gateway_channel = optional(string, "stable")
   })
   default = {}
@@ -145,6 +149,11 @@ variable "cloudbuild" {
   validation {
     condition     = !var.cloudbuild.enabled || (var.cloudbuild.github_owner != null && var.cloudbuild.github_repo != null)
     error_message = "cloudbuild.enabled needs cloudbuild.github_owner and cloudbuild.github_repo."
+  }
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.cloudbuild.deploy_branch))
+    error_message = "cloudbuild.deploy_branch must be a branch name (not a regex), e.g. main."
   }
 
   validation {

@@ -185,6 +185,9 @@ class TradingRules(BaseModel):
     order_style: Literal["limit", "adaptive"] = Field("limit", alias="orderStyle")
     risk: RiskConfig = Field(default_factory=RiskConfig)
     strategies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    universe: list[str | dict[str, Any]] = Field(
+        default_factory=list, description="collect_market_data's instruments: symbols or specs"
+    )
 
 
 _REPORTED_UNKNOWN: set[str] = set()

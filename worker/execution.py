@@ -23,6 +23,7 @@ from worker.holdings import Books
 from worker.intents import Context
 from worker.journal import OrderJournal
 from worker.outcomes import Factory
+from worker.recording import Recorder
 from worker.runs import Lease
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Executor:
         account_for: Callable[[str | None], str],
         outcomes: Factory,
         books: Books | None = None,
+        rows: Recorder | None = None,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -47,6 +49,7 @@ class Executor:
         self._account_for = account_for
         self._outcomes = outcomes
         self._books = books
+        self._rows = rows
 
     def run(self, admitted: Admitted, lease: Lease, received_at: datetime) -> dict[str, Any]:
         """The stored outcome of running ``admitted`` on ``lease``.
@@ -103,6 +106,7 @@ class Executor:
             attempt=lease.attempt,
             orders=verdict.journal,
             books=self._books,
+            rows=self._rows,
         )
 
 

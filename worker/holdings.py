@@ -10,6 +10,7 @@ is kept as it was, so its users' data carries over):
   in the same atomic batch that moves the holdings, so an execution is booked once however
   often it is seen (allocation's own settle, trade_reconciliation, a redelivery).
 - ``positions/<mode>/strategy_state/<strategy>``: the state a strategy returned last run.
+- ``positions/<mode>/cursors/<name>``: where a long job (market-data collection) stopped.
 
 Fills are split over an order's strategies pro rata to their shares. When strategies of one
 run want opposite sides of one instrument, the crossing part never reaches the broker: it is
@@ -86,6 +87,15 @@ class Books:
 
     def booked(self, booking_id: str) -> bool:
         return self._call(lambda: self._booking(booking_id).get(timeout=10)).exists
+
+    def cursor(self, name: str) -> dict[str, Any]:
+        """Where a long job (market-data collection) stopped last time."""
+        snap = self._call(lambda: self._root.collection("cursors").document(name).get(timeout=10))
+        return snap.to_dict() or {} if snap.exists else {}
+
+    def save_cursor(self, name: str, cursor: dict[str, Any]) -> None:
+        doc = {**cursor, "updated_at": _now()}
+        self._call(lambda: self._root.collection("cursors").document(name).set(doc))
 
     # -- internals ---------------------------------------------------------------------------
     def _order(self, order_ref: str) -> firestore.DocumentReference:

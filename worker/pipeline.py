@@ -87,10 +87,17 @@ class Pipeline:
         self.admission = Admission(settings, trading_config.get, broker.accounts_if_ready)
         self.outcomes = outcomes.Factory(settings.source, settings.trading_mode, broker.status)
         self.executor = Executor(
-            settings, broker, trading_config.get, self.admission.account_for, self.outcomes, books
+            settings,
+            broker,
+            trading_config.get,
+            self.admission.account_for,
+            self.outcomes,
+            books,
+            recorder,
         )
+        recorder = recorder or NoRecorder()
         self.outbox = outcomes.Outbox(
-            publisher, recorder or NoRecorder(), runs.mark_published, runs.mark_publish_failed
+            publisher, recorder, runs.mark_published, runs.mark_publish_failed
         )
         # Outcomes whose finishing write failed (Firestore away): the retry finishes them
         # instead of running the intent again.

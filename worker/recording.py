@@ -27,11 +27,16 @@ _RETRY = Retry(predicate=if_transient_error, initial=0.2, maximum=2.0, timeout=8
 class Recorder(Protocol):
     def record(self, stored: dict[str, Any]) -> None: ...
 
+    def insert(self, table: str, rows: list[Row], row_ids: list[str]) -> None: ...
+
 
 class NoRecorder:
     """BigQuery recording switched off (``BQ_DATASET`` empty)."""
 
     def record(self, stored: dict[str, Any]) -> None:
+        return None
+
+    def insert(self, table: str, rows: list[Row], row_ids: list[str]) -> None:
         return None
 
 
@@ -68,10 +73,45 @@ def account_value_rows(stored: dict[str, Any], data: dict[str, Any]) -> list[Row
     ]
 
 
-# intent -> (table, row builder) for succeeded outcomes worth more than the outcome row.
-RESULT_ROWS: dict[str, tuple[str, Callable[[dict[str, Any], dict[str, Any]], list[Row]]]] = {
-    "summary": ("account_values", account_value_rows),
+def execution_rows(stored: dict[str, Any], data: dict[str, Any]) -> list[Row]:
+    """``trade_reconciliation``: one row per execution (insertId = execId, see ROW_IDS)."""
+    keep = ("exec_id", "time", "con_id", "symbol", "sec_type", "currency", "side", "shares")
+    keep += ("price", "order_id", "perm_id", "order_ref", "commission", "commission_currency")
+    return [
+        {
+            **{k: row.get(k) for k in keep},
+            "realized_pnl": row.get("realized_pnl"),
+            "event_id": stored["id"],
+            "account": data.get("account") or "",
+            "trading_mode": data.get("trading_mode", ""),
+            "strategies": json.dumps(row.get("strategies") or {}),
+        }
+        for row in (data.get("result") or {}).get("executions") or []
+    ]
+
+
+def blotter_rows(stored: dict[str, Any], data: dict[str, Any]) -> list[Row]:
+    """``trade_reconciliation``: the day's position and P&L per strategy and instrument."""
+    return [
+        {
+            **row,
+            "snapshot_id": stored["id"],
+            "taken_at": stored["time"],
+            "account": data.get("account") or "",
+            "trading_mode": data.get("trading_mode", ""),
+        }
+        for row in (data.get("result") or {}).get("blotter") or []
+    ]
+
+
+Builder = Callable[[dict[str, Any], dict[str, Any]], list[Row]]
+# intent -> [(table, row builder)] for succeeded outcomes worth more than the outcome row.
+RESULT_ROWS: dict[str, list[tuple[str, Builder]]] = {
+    "summary": [("account_values", account_value_rows)],
+    "trade_reconciliation": [("executions", execution_rows), ("blotter", blotter_rows)],
 }
+# table -> the row field that is its insertId (default: outcome id and row number)
+ROW_IDS = {"executions": "exec_id"}
 
 
 class BigQueryRecorder:
@@ -83,15 +123,17 @@ class BigQueryRecorder:
 
     def record(self, stored: dict[str, Any]) -> None:
         data = data_of(stored)
-        self._insert("intent_outcomes", [outcome_row(stored, data)], [stored["id"]])
-        extra = RESULT_ROWS.get(stored.get("subject", ""))
-        if extra and stored["outcome"] == "succeeded":
-            table, build = extra
+        self.insert("intent_outcomes", [outcome_row(stored, data)], [stored["id"]])
+        if stored["outcome"] != "succeeded":
+            return
+        for table, build in RESULT_ROWS.get(stored.get("subject", ""), []):
             rows = build(stored, data)
-            ids = [f"{stored['id']}:{i}" for i in range(len(rows))]
-            self._insert(table, rows, ids)
+            field = ROW_IDS.get(table)
+            ids = [str(r[field]) if field else f"{stored['id']}:{i}" for i, r in enumerate(rows)]
+            self.insert(table, rows, ids)
 
-    def _insert(self, table: str, rows: list[Row], row_ids: list[str]) -> None:
+    def insert(self, table: str, rows: list[Row], row_ids: list[str]) -> None:
+        """Stream ``rows`` with insertIds (intents writing data of their own use this too)."""
         if not rows:
             return
         try:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start IB Gateway under IBC, unattended: validate the environment, render IBC's config.ini
-# (mode 600) and jts.ini, set the Java heap, start Xvfb, then run IBC's launcher script and
-# stay until it exits. Exit status: IBC's launcher's; 78 for a bad setting; 0 after a
-# requested stop (SIGTERM/SIGINT). Variables: gateway-image/README.md.
+# (mode 600) and jts.ini, set the Java heap, wait for this deployment's login lease (with
+# LOGIN_LEASE=firestore), start Xvfb, then run IBC's launcher script and stay until it exits.
+# Exit status: IBC's launcher's; 78 for a bad setting; 75 when the login lease was lost or its
+# holder failed; 0 after a requested stop (SIGTERM/SIGINT). Variables: gateway-image/README.md.
 set -Eeuo pipefail
 
 LOG_TAG=start-gateway
@@ -26,11 +27,17 @@ IBC_TEMPLATE_VARS=(
 # this stays within the entrypoint's GATEWAY_STOP_TIMEOUT (1.8 s), which follows the
 # worker's 8 s inside Cloud Run's 10 s.
 IBC_STOP_TIMEOUT=${IBC_STOP_TIMEOUT:-1.2}
-ibc_pid='' ibc_status=0 xvfb_pid='' run_dir='' IBGW_PARTIAL_CONFIG=''
+# The lease holder releases within this after the gateway stopped (one Firestore write); if it
+# cannot, the lease expires after its TTL and the next instance waits that long instead.
+LEASE_RELEASE_TIMEOUT=${LEASE_RELEASE_TIMEOUT:-0.3}
+LOGIN_LEASE=${LOGIN_LEASE:-off}
+EX_LEASE=75
+ibc_pid='' ibc_status=0 xvfb_pid='' run_dir='' lease_pid='' lease_fd='' IBGW_PARTIAL_CONFIG=''
 
 # shellcheck disable=SC2329  # run by the EXIT trap
 cleanup() {
 	if [[ -n $IBGW_PARTIAL_CONFIG ]]; then rm -f -- "$IBGW_PARTIAL_CONFIG"; fi
+	release_login_lease
 	if [[ -n $xvfb_pid ]]; then stop_child "$xvfb_pid" "$xvfb_pid" 0.3 || true; fi
 	if [[ -n $run_dir ]]; then rm -rf -- "$run_dir"; fi
 }
@@ -45,7 +52,16 @@ on_signal() {
 		stop_child "$ibc_pid" "-$ibc_pid" "$IBC_STOP_TIMEOUT" || status=$?
 		log "IBC's launcher exited with status $status"
 	fi
+	release_login_lease
 	exit 0
+}
+
+# release_login_lease : after the gateway stopped, let the lease holder release and exit.
+release_login_lease() {
+	if [[ -n $lease_pid ]]; then
+		stop_child "$lease_pid" "$lease_pid" "$LEASE_RELEASE_TIMEOUT" || true
+		lease_pid=''
+	fi
 }
 
 # shellcheck disable=SC2329  # run by the ERR trap
@@ -94,6 +110,35 @@ start_xvfb() {
 	log "Xvfb ready on $DISPLAY"
 }
 
+# take_login_lease : with LOGIN_LEASE=firestore, run `ib-worker login-lease hold` and wait until
+# it reports the lease acquired: another instance of this deployment (the previous revision,
+# during a rollout) may still be logged in, and IBC's handler makes the NEW session lose. The
+# holder renews the lease while the gateway runs and releases it when told to stop.
+take_login_lease() {
+	case $LOGIN_LEASE in
+	off | '') return 0 ;;
+	firestore) ;;
+	*) die "LOGIN_LEASE must be firestore or off (got '$LOGIN_LEASE')" ;;
+	esac
+	local fifo=$run_dir/login-lease line status
+	mkfifo -m 600 -- "$fifo"
+	ib-worker login-lease hold >"$fifo" &
+	lease_pid=$!
+	exec {lease_fd}<"$fifo"
+	log "waiting for this deployment's login lease before logging in"
+	while :; do
+		status=0
+		IFS= read -r -t 1 -u "$lease_fd" line || status=$?
+		if ((status == 0)) && [[ $line == acquired ]]; then break; fi
+		((status > 128)) && continue # no answer yet: the holder is still waiting
+		status=0
+		wait "$lease_pid" || status=$?
+		lease_pid=''
+		die "the login lease holder exited (status $status) before it had the lease" "$EX_LEASE"
+	done
+	log "login lease acquired"
+}
+
 start_ibc() {
 	local args=(
 		"$TWS_MAJOR_VRSN" --gateway "--tws-path=$TWS_PATH" "--tws-settings-path=$TWS_SETTINGS_PATH"
@@ -113,16 +158,38 @@ start_ibc() {
 	ibc_pid=$!
 }
 
+# supervise : wait for IBC's launcher, or for the lease holder (which exits only when the lease
+# was lost: then this instance must log out, so the gateway is stopped).
+supervise() {
+	local exited='' status=0
+	if [[ -z $lease_pid ]]; then
+		wait "$ibc_pid" || ibc_status=$?
+	else
+		wait -n -p exited "$ibc_pid" "$lease_pid" || status=$?
+		if [[ $exited == "$lease_pid" ]]; then
+			lease_pid=''
+			log "lost the login lease (holder status $status): stopping the gateway"
+			stop_child "$ibc_pid" "-$ibc_pid" "$IBC_STOP_TIMEOUT" || true
+			ibc_pid=''
+			ibc_status=$EX_LEASE
+			return
+		fi
+		ibc_status=$status
+	fi
+	ibc_pid=''
+	log "IBC's launcher exited with status $ibc_status: the gateway is gone"
+	release_login_lease
+}
+
 main() {
 	ibgw_resolve_settings
 	write_configs
 	set_java_heap
 	run_dir=$(mktemp -d "${TMPDIR:-/tmp}/ibgateway.XXXXXX")
+	take_login_lease
 	start_xvfb
 	start_ibc
-	wait "$ibc_pid" || ibc_status=$?
-	ibc_pid=''
-	log "IBC's launcher exited with status $ibc_status: the gateway is gone"
+	supervise
 }
 
 # Traps first: a stop request that arrives while anything starts is never lost.

@@ -17,7 +17,7 @@ except ImportError:  # the ib_insync virtualenv
     import ib_insync as lib  # type: ignore[no-redef]
 
 IB = lib.IB
-Stock, Forex, Future, Index = lib.Stock, lib.Forex, lib.Future, lib.Index
+Stock, Forex, Future, Index, Option = lib.Stock, lib.Forex, lib.Future, lib.Index, lib.Option
 MarketOrder, LimitOrder, StopOrder = lib.MarketOrder, lib.LimitOrder, lib.StopOrder
 ExecutionFilter = lib.ExecutionFilter
 RequestError = lib.RequestError

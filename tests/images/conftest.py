@@ -133,7 +133,7 @@ def _fake_install(root: Path) -> None:
     ibc.mkdir(parents=True)
     shutil.copy(STUBS / "ibcstart.sh", ibc / "ibcstart.sh")
     (root / "bin").mkdir()
-    for name in ("Xvfb", "java", "gunicorn"):
+    for name in ("Xvfb", "java", "gunicorn", "ib-worker"):
         shutil.copy(STUBS / name, root / "bin" / name)
     (root / "tmp").mkdir()
 

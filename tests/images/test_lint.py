@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ SCRIPTS = sorted(
     [
         *(REPO / "gateway-image").rglob("*.sh"),
         *(REPO / "worker-image").rglob("*.sh"),
+        *(REPO / "cloudbuild").rglob("*.sh"),
         *(REPO / "tests" / "images" / "stubs").iterdir(),
     ]
 )
@@ -40,3 +42,23 @@ def test_scripts_are_executable() -> None:
     for script in SCRIPTS:
         if script.name not in {"gateway-lib.sh", "credentials.sh", "proc-lib.sh"}:
             assert script.stat().st_mode & 0o111, script
+
+
+REFERENCED = re.compile(
+    r"\b((?:gateway-image|worker-image|cloudbuild|terraform)/[\w./-]*\.(?:sh|yaml|env|tf|md|py))\b"
+)
+DOCS_AND_BUILDS = [
+    *DOCKERFILES,
+    REPO / "gateway-image" / "README.md",
+    REPO / "terraform" / "README.md",
+    *(REPO / "cloudbuild").glob("*.yaml"),
+    *(REPO / "terraform").glob("*.tf"),
+    *SCRIPTS,
+]
+
+
+@pytest.mark.parametrize("path", DOCS_AND_BUILDS, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_named_file_exists(path: Path) -> None:
+    # e.g. a Dockerfile comment naming a build script that was never written
+    missing = [ref for ref in REFERENCED.findall(path.read_text()) if not (REPO / ref).exists()]
+    assert missing == []

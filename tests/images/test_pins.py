@@ -26,9 +26,10 @@ FORMATS = {
     "IBC_VERSION": r"\d+\.\d+\.\d+",
     "IBC_URL": r"https://\S+/IBCLinux-\d+\.\d+\.\d+\.zip",
     "IBC_SHA256": r"[0-9a-f]{64}",
-    "DOWNLOAD_APT_PACKAGES": r"([a-z0-9.+-]+=[0-9][\w.:+~-]*)( [a-z0-9.+-]+=[0-9][\w.:+~-]*)*",
-    "GATEWAY_APT_PACKAGES": r"([a-z0-9.+-]+=[0-9][\w.:+~-]*)( [a-z0-9.+-]+=[0-9][\w.:+~-]*)*",
-    "WORKER_APT_PACKAGES": r"([a-z0-9.+-]+=[0-9][\w.:+~-]*)( [a-z0-9.+-]+=[0-9][\w.:+~-]*)*",
+    # Names only: an exact Debian version is gone from the archive at the next point release.
+    "DOWNLOAD_APT_PACKAGES": r"[a-z0-9.+-]+( [a-z0-9.+-]+)*",
+    "GATEWAY_APT_PACKAGES": r"[a-z0-9.+-]+( [a-z0-9.+-]+)*",
+    "WORKER_APT_PACKAGES": r"[a-z0-9.+-]+( [a-z0-9.+-]+)*",
 }
 
 
@@ -47,6 +48,8 @@ def test_every_pin_present_and_well_formed() -> None:
     for key, pattern in FORMATS.items():
         assert re.fullmatch(pattern, pins[key]), f"{key}={pins[key]}"
     assert pins["IBC_VERSION"] in pins["IBC_URL"]
+    # tzdata for TZ and the restart times (Debian 12 slim has none); Xvfb, jq, tini at run time.
+    assert {"tzdata", "xvfb", "jq", "tini"} <= set(pins["GATEWAY_APT_PACKAGES"].split())
 
 
 def test_every_pin_is_a_build_arg_without_a_second_value() -> None:
@@ -72,14 +75,35 @@ def test_base_image_pinned_by_digest_and_nothing_fetched_unverified() -> None:
     assert '"/usr/bin/tini", "--"' in worker
 
 
+# A fake install4j installer: lays out the gateway and the JRE it "chose", as IB's do.
+#   stable (10.45): the JRE under an i4j_jres folder (as root: /usr/local/i4j_jres)
+#   latest (10.48+): the JRE under the installer's temporary directory, next to the installer
+FAKE_INSTALLER = """#!/bin/sh
+[ "$1" = -q ] && [ "$2" = -dir ] || exit 9
+mkdir -p "$3/jars" "$3/.install4j" && echo -Xmx768m > "$3/ibgateway.vmoptions"
+case "$FAKE_JRE_LAYOUT" in
+stable) jre="$FAKE_I4J_JRES/Oda-jK0QgTEmVssfllLP/17.0.10.0.101" ;;
+latest) jre="$(dirname "$0")/i4j_jre_42/jre" ;;
+*) exit 0 ;;
+esac
+mkdir -p "$jre/bin" "$jre/lib"
+cat > "$jre/bin/java" <<'JAVA'
+#!/bin/sh
+echo 'openjdk version "17.0.10"' >&2
+exit "${FAKE_JAVA_STATUS:-0}"
+JAVA
+chmod +x "$jre/bin/java"
+echo modules > "$jre/lib/modules"
+echo "$jre" > "$3/.install4j/inst_jre.cfg"
+echo installed
+"""
+
+
 @pytest.fixture
 def artifacts(tmp_path: Path) -> dict[str, str]:
     """A fake gateway installer and IBC zip served from file:// URLs, with their pins."""
     installer = tmp_path / "installer.sh"
-    installer.write_text(
-        '#!/bin/sh\n[ "$1" = -q ] && [ "$2" = -dir ] || exit 9\n'
-        'mkdir -p "$3/jars" && echo -Xmx768m > "$3/ibgateway.vmoptions"\necho installed\n'
-    )
+    installer.write_text(FAKE_INSTALLER)
     ibc = tmp_path / "ibc.zip"
     with zipfile.ZipFile(ibc, "w") as zf:
         zf.writestr("scripts/ibcstart.sh", "#!/bin/bash\n")
@@ -99,12 +123,16 @@ def artifacts(tmp_path: Path) -> dict[str, str]:
         "TWS_PATH": str(tmp_path / "Jts"),
         "IBC_PATH": str(tmp_path / "opt-ibc"),
         "TWS_INSTALL_LOG": str(tmp_path / "Jts" / "tws_install.log"),
+        "GATEWAY_JRE": str(tmp_path / "opt-ibgateway-jre"),
+        "FAKE_JRE_LAYOUT": "latest",
+        "FAKE_I4J_JRES": str(tmp_path / "usr-local-i4j_jres"),
         "PATH": "/usr/bin:/bin",
-        "TMPDIR": str(tmp_path),
+        "TMPDIR": str(tmp_path / "tmp"),
     }
 
 
 def _install(env: dict[str, str]) -> subprocess.CompletedProcess:
+    Path(env["TMPDIR"]).mkdir(exist_ok=True)
     return subprocess.run(
         ["bash", str(SCRIPTS / "install-gateway.sh")],
         env=env,
@@ -124,7 +152,66 @@ def test_install_verifies_then_installs(artifacts: dict[str, str]) -> None:
     assert (Path(artifacts["IBC_PATH"]) / "scripts" / "ibcstart.sh").stat().st_mode & 0o111
     log = Path(artifacts["TWS_INSTALL_LOG"]).read_text()
     assert log.startswith("IB Gateway 10.37.1l (latest channel)\n")
+    assert 'openjdk version "17.0.10"' in log  # the copied java ran
     assert result.stderr.count("verified") == 2
+    assert list(Path(artifacts["TMPDIR"]).iterdir()) == []  # the installer's temp dir is gone
+
+
+@pytest.mark.parametrize("layout", ["stable", "latest"])
+def test_install_keeps_the_jre_the_installer_chose(artifacts: dict[str, str], layout: str) -> None:
+    artifacts["FAKE_JRE_LAYOUT"] = layout
+    result = _install(artifacts)
+    assert result.returncode == 0, result.stderr
+    jre = Path(artifacts["GATEWAY_JRE"])
+    # Where the runtime stage copies it from, with the cfg IBC reads pointing there.
+    assert (jre / "bin" / "java").stat().st_mode & 0o111
+    assert (jre / "lib" / "modules").is_file()
+    install4j = Path(artifacts["TWS_PATH"]) / "ibgateway" / "1037" / ".install4j"
+    assert (install4j / "inst_jre.cfg").read_text() == f"{jre}\n"
+    assert "JRE from " in result.stderr
+    # IBC's own lookup (ibcstart.sh, read_from_config): the first line + /bin/java must exist.
+    first_line = (install4j / "inst_jre.cfg").read_text().splitlines()[0]
+    assert Path(first_line, "bin", "java").is_file()
+
+
+def test_install_rewrites_a_preferred_jre_cfg_too(artifacts: dict[str, str]) -> None:
+    # pref_jre.cfg wins over inst_jre.cfg in IBC's lookup: it must not point at a lost JRE.
+    installer = Path(artifacts["IB_GATEWAY_LATEST_URL"].removeprefix("file://"))
+    text = installer.read_text().replace(
+        "echo installed", 'echo /gone > "$3/.install4j/pref_jre.cfg"\necho installed'
+    )
+    installer.write_text(text)
+    artifacts["IB_GATEWAY_LATEST_SHA256"] = hashlib.sha256(text.encode()).hexdigest()
+    result = _install(artifacts)
+    assert result.returncode == 0, result.stderr
+    install4j = Path(artifacts["TWS_PATH"]) / "ibgateway" / "1037" / ".install4j"
+    assert (install4j / "pref_jre.cfg").read_text() == f"{artifacts['GATEWAY_JRE']}\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"FAKE_JRE_LAYOUT": "none"}, "the installer recorded no usable JRE"),
+        ({"FAKE_JAVA_STATUS": "1"}, "does not run (java -version failed"),
+    ],
+    ids=["no jre", "java does not run"],
+)
+def test_install_fails_without_a_working_jre(
+    artifacts: dict[str, str], change: dict[str, str], message: str
+) -> None:
+    result = _install({**artifacts, **change})
+    assert result.returncode == 70
+    assert message in result.stderr
+
+
+def test_runtime_stage_copies_the_jre_and_checks_it() -> None:
+    text = (GATEWAY / "Dockerfile").read_text()
+    jre = re.search(r"GATEWAY_JRE=(\S+)", text).group(1)
+    assert f"COPY --from=download {jre}/ {jre}/" in text
+    runtime = text.split("AS download", 1)[1].split("\nFROM ", 1)[1]
+    assert f"{jre}/bin/java -version" in runtime
+    # Xvfb runs as the user: the socket folder exists, root-owned and sticky.
+    assert "install -d -m 1777 -o root -g root /tmp/.X11-unix" in runtime
 
 
 @pytest.mark.parametrize("key", ["IB_GATEWAY_LATEST_SHA256", "IBC_SHA256"])

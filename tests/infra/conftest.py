@@ -37,12 +37,18 @@ def example_tfvars() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def gateway_build() -> dict[str, Any]:
+def gateway_image() -> dict[str, Any]:
     """cloudbuild/gateway-image.yaml, parsed."""
     return yaml.safe_load((CLOUDBUILD / "gateway-image.yaml").read_text())
 
 
 @pytest.fixture(scope="session")
-def worker_build() -> dict[str, Any]:
-    """cloudbuild/worker-image.yaml, parsed."""
+def worker_image() -> dict[str, Any]:
+    """cloudbuild/worker-image.yaml (the build pipeline), parsed."""
     return yaml.safe_load((CLOUDBUILD / "worker-image.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def worker_deploy() -> dict[str, Any]:
+    """cloudbuild/worker-deploy.yaml (the approved deploy stage), parsed."""
+    return yaml.safe_load((CLOUDBUILD / "worker-deploy.yaml").read_text())

@@ -13,7 +13,8 @@ import yaml
 
 from .tfload import CLOUDBUILD, REPO
 
-BUILDS = ("gateway-image.yaml", "worker-image.yaml")
+BUILDS = ("gateway-image.yaml", "worker-image.yaml", "worker-deploy.yaml")
+FIXTURES = {name: name.removesuffix(".yaml").replace("-", "_") for name in BUILDS}
 # Substitutions Cloud Build itself provides; anything else must be defined in the file.
 BUILT_IN = {"PROJECT_ID", "COMMIT_SHA", "SHORT_SHA", "BUILD_ID", "LOCATION"}
 # An exact version (e.g. 24.0.9, 528.0.0-emulators, 0.6.14-bookworm-slim) or a digest.
@@ -51,7 +52,7 @@ def test_yamllint() -> None:
 
 @pytest.mark.parametrize("name", BUILDS)
 def test_common_settings(name: str, request: pytest.FixtureRequest) -> None:
-    build = request.getfixturevalue(name.split("-")[0] + "_build")
+    build = request.getfixturevalue(FIXTURES[name])
     # Cloud Build's default is 10 minutes, too short for image builds and the test suite.
     assert _seconds(build["timeout"]) > 600
     assert build["options"]["logging"] == "CLOUD_LOGGING_ONLY"
@@ -63,7 +64,7 @@ def test_common_settings(name: str, request: pytest.FixtureRequest) -> None:
 
 @pytest.mark.parametrize("name", BUILDS)
 def test_builder_images_are_pinned(name: str, request: pytest.FixtureRequest) -> None:
-    build = request.getfixturevalue(name.split("-")[0] + "_build")
+    build = request.getfixturevalue(FIXTURES[name])
     for step in build["steps"]:
         assert PINNED.match(step["name"]), f"{step['id']}: {step['name']} is not pinned"
 
@@ -89,111 +90,154 @@ def test_no_secrets_in_build_logs(name: str) -> None:
         assert forbidden not in text, forbidden
 
 
-def test_gateway_build_uses_pinned_versions_and_tags(gateway_build: dict[str, Any]) -> None:
-    steps = _steps(gateway_build)
-    build = _script(steps["build"])
-    assert '< "${_VERSIONS_FILE}"' in build
-    assert "--build-arg" in build
-    assert '--tag "${_IMAGE}:${_CHANNEL}-${COMMIT_SHA}"' in build
-    assert '--tag "${_IMAGE}:${_CHANNEL}"' in build
-    assert gateway_build["substitutions"]["_CHANNEL"] == "stable"
-    assert gateway_build["substitutions"]["_IMAGE"].endswith("/${_IMAGE_REPO_ID}/ib-gateway")
-    assert gateway_build["images"] == [
-        "${_IMAGE}:${_CHANNEL}-${COMMIT_SHA}",
-        "${_IMAGE}:${_CHANNEL}",
-    ]
+@pytest.mark.parametrize("name", ["gateway-image.yaml", "worker-image.yaml"])
+def test_builds_check_the_pins_before_anything_else(name: str, request) -> None:
+    build = request.getfixturevalue(FIXTURES[name])
+    first = build["steps"][0]
+    assert first["id"] == "check-inputs"
+    commands = [line for line in _script(first).splitlines() if line not in ("-c", "")]
+    check = 'bash gateway-image/check-pins.sh "${_VERSIONS_FILE}"'
+    assert commands[:2] == ["set -euo pipefail", check]
+    waits = _waits(build)
+    for step in build["steps"][1:]:
+        assert "check-inputs" in _before(waits, step["id"]), step["id"]
 
 
-def test_gateway_versions_file_exists(gateway_build: dict[str, Any]) -> None:
-    versions = REPO / gateway_build["substitutions"]["_VERSIONS_FILE"]
-    if not (REPO / "gateway-image" / "Dockerfile").is_file():
-        pytest.skip("gateway-image/Dockerfile is not in the tree yet")
+def test_gateway_build_uses_the_shared_script(gateway_image: dict[str, Any]) -> None:
+    build = _script(_steps(gateway_image)["build"])
+    assert 'bash gateway-image/cloudbuild-gateway.sh "${_IMAGE}" "${_CHANNEL}"' in build
+    assert gateway_image["substitutions"]["_CHANNEL"] == "stable"
+    assert gateway_image["substitutions"]["_IMAGE"].endswith("/${_IMAGE_REPO_ID}/ib-gateway")
+
+
+def test_gateway_versions_file_exists(gateway_image: dict[str, Any]) -> None:
+    versions = REPO / gateway_image["substitutions"]["_VERSIONS_FILE"]
     assert versions.is_file(), f"{versions} (the pins passed as build arguments) is missing"
 
 
-def test_worker_build_order(worker_build: dict[str, Any]) -> None:
-    order = [step["id"] for step in worker_build["steps"]]
-    assert order == [
+def _waits(build: dict[str, Any]) -> dict[str, set[str]]:
+    """Each step's prerequisites: its waitFor, or (Cloud Build's default) every earlier step."""
+    order = [step["id"] for step in build["steps"]]
+    return {
+        step["id"]: set(step.get("waitFor", order[: order.index(step["id"])]))
+        for step in build["steps"]
+    }
+
+
+def _before(waits: dict[str, set[str]], step: str) -> set[str]:
+    """Every step that must finish before `step` starts (transitively)."""
+    seen: set[str] = set()
+    todo = list(waits[step])
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(waits[current])
+    return seen
+
+
+def test_worker_build_orders_gateway_tests_build_deploy(worker_image: dict[str, Any]) -> None:
+    waits = _waits(worker_image)
+    assert set(waits) == {
         "check-inputs",
+        "gateway",
         "fetch-uv",
         "test",
         "wheel",
-        "resolve-gateway",
         "build",
         "push",
         "deploy",
-    ]
+    }
+    # The gateway image is a step before the worker build: no second trigger to race.
+    assert {"check-inputs", "gateway", "test", "wheel"} <= _before(waits, "build")
+    assert {"build", "push", "test"} <= _before(waits, "deploy")
+    assert _before(waits, "gateway") == {"check-inputs"}
 
 
-def test_worker_defaults(worker_build: dict[str, Any]) -> None:
-    subs = worker_build["substitutions"]
-    assert subs["_MY_IMAGE_TAG"] == "latest"
+def test_worker_build_defaults(worker_image: dict[str, Any]) -> None:
+    subs = worker_image["substitutions"]
+    # The earlier system's names still work: _TRADING_MODE (paper only here), _MY_IMAGE_TAG.
+    assert subs["_DEPLOY_MODE"] == "${_TRADING_MODE}"
     assert subs["_TRADING_MODE"] == "paper"
+    assert subs["_MY_IMAGE_TAG"] == "latest"
+    assert subs["_CHANNEL"] == "stable"
     assert subs["_REPO"] == "${_GCP_REGION}-docker.pkg.dev/${PROJECT_ID}/${_IMAGE_REPO_ID}"
-    assert worker_build["images"] == [
-        "${_REPO}/ib-worker:${COMMIT_SHA}",
-        "${_REPO}/ib-worker:${_MY_IMAGE_TAG}",
-    ]
+    assert worker_image["images"] == ["${_REPO}/ib-worker:${COMMIT_SHA}"]
 
 
-def test_worker_tests_run_with_java_and_emulators(worker_build: dict[str, Any]) -> None:
-    test = _steps(worker_build)["test"]
+def test_worker_tests_run_with_java_emulators_and_constraints(worker_image: dict[str, Any]) -> None:
+    test = _steps(worker_image)["test"]
     assert re.fullmatch(
         r"gcr\.io/google\.com/cloudsdktool/google-cloud-cli:\d+\.\d+\.\d+-emulators", test["name"]
     )
-    assert "pytest -q tests" in _script(test)
+    script = _script(test)
+    assert "pytest -q tests" in script
+    # What ships: the image installs with constraints.txt, so the tests do too.
+    assert "--constraint constraints.txt -e '.[ib_async,sim,test,dev]'" in script
     # Tools stay outside /workspace, the Docker build context.
     assert {"name": "ci-tools", "path": "/ci-tools"} in test["volumes"]
 
 
-def test_worker_image_inputs(worker_build: dict[str, Any]) -> None:
-    steps = _steps(worker_build)
-    assert "uv build --wheel --out-dir dist" in _script(steps["wheel"])
+def test_worker_image_inputs(worker_image: dict[str, Any]) -> None:
+    steps = _steps(worker_image)
+    assert "bash worker-image/build-wheel.sh dist" in _script(steps["wheel"])
     build = _script(steps["build"])
     assert '< "${_VERSIONS_FILE}"' in build
     assert "--file worker-image/Dockerfile" in build
 
 
-def test_worker_builds_on_the_gateway_digest(worker_build: dict[str, Any]) -> None:
-    steps = _steps(worker_build)
-    resolve = _script(steps["resolve-gateway"])
-    assert "gcloud artifacts docker images describe" in resolve
-    assert "ib-gateway@$$digest" in resolve
-    assert "sha256:*" in resolve  # refuses to go on without a digest
+def test_worker_builds_on_the_gateway_of_this_commit(worker_image: dict[str, Any]) -> None:
+    steps = _steps(worker_image)
+    gateway = _script(steps["gateway"])
+    assert 'bash gateway-image/cloudbuild-gateway.sh "${_REPO}/ib-gateway" "${_CHANNEL}"' in gateway
+    assert "> /workspace/gateway-image.ref" in gateway
     assert 'GATEWAY_IMAGE=$$(cat /workspace/gateway-image.ref)"' in _script(steps["build"])
 
 
-def test_worker_deploys_the_pushed_digest(worker_build: dict[str, Any]) -> None:
-    steps = _steps(worker_build)
+def test_worker_build_deploys_paper_only(worker_image: dict[str, Any]) -> None:
+    steps = _steps(worker_image)
     assert "{{index .RepoDigests 0}}" in _script(steps["push"])
     deploy = _script(steps["deploy"])
-    assert 'gcloud run services update "ib-${_TRADING_MODE}"' in deploy
-    assert '--image="$$(cat /workspace/worker-image.ref)"' in deploy
-    assert '--region="${_GCP_REGION}"' in deploy
+    assert 'bash cloudbuild/deploy.sh "${_DEPLOY_MODE}" "${_GCP_REGION}"' in deploy
+    assert "paper|'') ;;" in _script(steps["check-inputs"])  # never live from here
 
 
-def test_worker_checks_the_trading_mode(worker_build: dict[str, Any]) -> None:
-    check = _script(_steps(worker_build)["check-inputs"])
-    assert "paper|live) ;;" in check
-    assert "exit 2" in check
+def test_deploy_build_deploys_a_resolved_digest_only(worker_deploy: dict[str, Any]) -> None:
+    assert [step["id"] for step in worker_deploy["steps"]] == ["check-inputs", "resolve", "deploy"]
+    resolve = _script(_steps(worker_deploy)["resolve"])
+    assert '"${_REPO}/ib-worker:${_SOURCE_TAG}"' in resolve
+    assert "sha256:*) ;;" in resolve
+    deploy = _script(_steps(worker_deploy)["deploy"])
+    assert 'bash cloudbuild/deploy.sh "${_TRADING_MODE}" "${_GCP_REGION}"' in deploy
+    assert worker_deploy["substitutions"]["_SOURCE_TAG"] == "paper"
+    assert worker_deploy["substitutions"]["_TRADING_MODE"] == "live"
 
 
-def test_worker_dockerfile_takes_the_gateway_image(worker_build: dict[str, Any]) -> None:
+def test_worker_dockerfile_takes_the_gateway_image() -> None:
     dockerfile = REPO / "worker-image" / "Dockerfile"
-    if not dockerfile.is_file():
-        pytest.skip("worker-image/Dockerfile is not in the tree yet")
     assert re.search(r"^ARG GATEWAY_IMAGE\b", dockerfile.read_text(), re.MULTILINE)
 
 
 def test_triggers_pass_only_substitutions_the_builds_define(
-    root, gateway_build: dict[str, Any], worker_build: dict[str, Any]
+    root, worker_image: dict[str, Any], worker_deploy: dict[str, Any]
 ) -> None:
     # MUST_MATCH fails a build whose trigger passes a substitution the file does not define.
-    triggers = {
-        "gateway_image": gateway_build,
-        "worker_image": worker_build,
-    }
-    for name, build in triggers.items():
+    builds = {"worker_build": worker_image, "worker_deploy": worker_deploy}
+    for name, build in builds.items():
         trigger = root.resource("google_cloudbuild_trigger", name)
         assert set(trigger["substitutions"]) <= set(build["substitutions"]), name
-        assert trigger["filename"] == f"cloudbuild/{name.replace('_', '-')}.yaml"
+        # Every trigger names the repository terraform manages (a project may rename it).
+        subs = trigger["substitutions"]
+        assert subs["_IMAGE_REPO_ID"] == "${var.artifact_registry_repository_id}", name
+        assert subs["_GCP_REGION"] == "${var.region}", name
+    assert root.resource("google_cloudbuild_trigger", "worker_build")["filename"] == (
+        "cloudbuild/worker-image.yaml"
+    )
+    deploy = root.resource("google_cloudbuild_trigger", "worker_deploy")
+    assert deploy["git_file_source"][0]["path"] == "cloudbuild/worker-deploy.yaml"
+
+
+def test_no_trigger_builds_the_gateway_beside_the_worker(root) -> None:
+    triggers = root.resources("google_cloudbuild_trigger")
+    assert set(triggers) == {"worker_build", "worker_deploy"}
+    assert "gateway-image" not in str(triggers["worker_build"].get("included_files", ""))

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
-from .tfload import TerraformDir, block
+import pytest
+
+from .tfeval import evaluate
+from .tfload import REPO, TerraformDir, block
 
 
 def _service(module: TerraformDir) -> dict[str, Any]:
@@ -114,12 +121,15 @@ def test_pubsub_service_agent_grants(module: TerraformDir) -> None:
     assert subscriber["member"] == "${var.pubsub_service_agent}"
 
 
-def test_pubsub_service_agent_is_the_projects(root: TerraformDir) -> None:
-    agent = root.locals["pubsub_service_agent"]
-    assert agent == (
-        "serviceAccount:service-${data.google_project.this.number}"
-        "@gcp-sa-pubsub.iam.gserviceaccount.com"
+def test_pubsub_service_agent_is_created_not_assembled(root: TerraformDir) -> None:
+    # A fresh project has no Pub/Sub service agent until something asks for it.
+    identity = root.resource("google_project_service_identity", "pubsub")
+    assert identity["service"] == "pubsub.googleapis.com"
+    assert identity["provider"] in ("google-beta", "${google-beta}")
+    assert root.locals["pubsub_service_agent"] == (
+        "serviceAccount:${google_project_service_identity.pubsub.email}"
     )
+    assert "gcp-sa-pubsub" not in root.text
     assert root.modules["deployment"]["pubsub_service_agent"] == "${local.pubsub_service_agent}"
 
 
@@ -130,12 +140,73 @@ def test_cloud_run_is_a_singleton(module: TerraformDir) -> None:
     assert module.variables["min_instances"]["default"] == 0
 
 
-def test_cpu_always_allocated_when_warm(module: TerraformDir) -> None:
+def test_cpu_always_allocated(module: TerraformDir) -> None:
+    # A gateway with CPU only during requests logs in throttled: deliveries get 503 meanwhile.
     resources = block(_container(module), "resources")
-    assert resources["cpu_idle"] == "${var.min_instances < 1}"
+    assert resources["cpu_idle"] is False
     assert resources["limits"] == {"cpu": "${var.cpu}", "memory": "${var.memory}"}
     assert module.variables["cpu"]["default"] == "2"
     assert module.variables["memory"]["default"] == "2Gi"
+
+
+MODULE_VARS = {
+    "env": {},
+    "trading_mode": "paper",
+    "allow_live_trading": False,
+    "project_id": "p",
+    "results_topic": "ib-intent-results",
+    "firestore_database": "(default)",
+    "bigquery_dataset": "ib_trading",
+    "names": {"service": "ib-paper"},
+    "concurrency": 8,
+    "ib_account": None,
+}
+
+
+def _plain_env(module: TerraformDir, tmp_path: Path, **variables: Any) -> dict[str, str]:
+    locals_ = {name: module.locals[name] for name in ("plain_env", "read_only_api")}
+    return evaluate(tmp_path, locals_, {**MODULE_VARS, **variables}, "local.plain_env")
+
+
+@pytest.mark.parametrize(
+    ("mode", "allow", "read_only"),
+    [("paper", False, "no"), ("paper", True, "no"), ("live", False, "yes"), ("live", True, "no")],
+)
+def test_read_only_api_follows_allow_live_trading(
+    module: TerraformDir, tmp_path: Path, mode: str, allow: bool, read_only: str
+) -> None:
+    env = _plain_env(module, tmp_path, trading_mode=mode, allow_live_trading=allow)
+    assert env["READ_ONLY_API"] == read_only
+    assert env["ALLOW_LIVE_TRADING"] == str(allow).lower()
+    assert env["TRADING_MODE"] == mode
+
+
+def test_extra_env_cannot_reopen_a_read_only_live_api(module: TerraformDir, tmp_path: Path) -> None:
+    env = _plain_env(
+        module, tmp_path, trading_mode="live", env={"READ_ONLY_API": "no", "LOG_LEVEL": "debug"}
+    )
+    assert (env["READ_ONLY_API"], env["LOG_LEVEL"]) == ("yes", "debug")
+
+
+@pytest.mark.parametrize("concurrency", [1, 8, 40])
+def test_gunicorn_threads_leave_two_for_health_checks(
+    module: TerraformDir, tmp_path: Path, concurrency: int
+) -> None:
+    env = _plain_env(module, tmp_path, concurrency=concurrency)
+    assert env["GUNICORN_THREADS"] == str(concurrency + 2)
+    # ... and the worker's gunicorn settings read exactly that variable.
+    script = "import worker.gunicorn_conf as c; print(c.threads, c.workers)"
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "GUNICORN_THREADS": env["GUNICORN_THREADS"]},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    ).stdout.split()
+    assert out == [str(concurrency + 2), "1"]
+    template = block(_service(module), "template")
+    assert template["max_instance_request_concurrency"] == "${var.concurrency}"
 
 
 def test_concurrency_and_request_timeout(module: TerraformDir) -> None:
@@ -177,9 +248,26 @@ def test_secret_has_no_value_in_terraform(root: TerraformDir, module: TerraformD
         assert "secret_data" not in tf.text
 
 
-def test_cloud_build_owns_the_image(module: TerraformDir) -> None:
-    lifecycle = block(_service(module), "lifecycle")
-    assert "${template[0].containers[0].image}" in lifecycle["ignore_changes"]
+def test_terraform_leaves_what_gcloud_deploys_alone(module: TerraformDir) -> None:
+    # cloudbuild/deploy.sh runs `gcloud run services update --image`, which also writes client
+    # fields and revision annotations. Were terraform to revert any of them, the next apply would
+    # start a revision: a new IB login (on live, a second-factor prompt).
+    ignored = set(block(_service(module), "lifecycle")["ignore_changes"])
+    assert {
+        "${template[0].containers[0].image}",
+        "${template[0].annotations}",
+        "${template[0].labels}",
+        "${template[0].revision}",
+        "client",
+        "client_version",
+    } <= ignored
+    template = block(_service(module), "template")
+    assert "annotations" not in template
+    assert "labels" not in template  # ignored, so setting them here would silently do nothing
+    deploy = (REPO / "cloudbuild" / "deploy.sh").read_text()
+    assert re.findall(r"gcloud run services (\w+)", deploy) == ["update"]
+    assert re.search(r'--image="\$ref"', deploy)
+    assert not re.search(r"--(update|set)-(env-vars|labels|annotations|secrets)", deploy)
 
 
 def test_scheduler_defaults(module: TerraformDir) -> None:

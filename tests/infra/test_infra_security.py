@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import hcl2
 import pytest
 
-from .tfload import TERRAFORM, TerraformDir, block
+from .tfload import TERRAFORM, TerraformDir, block, clean
 
 IAM_MEMBER = re.compile(r"^google_\w+_iam_member$")
 
@@ -100,12 +101,22 @@ def test_runtime_account_is_per_deployment_or_reused(module: TerraformDir) -> No
     assert template["service_account"] == "${local.runtime_email}"
 
 
-def test_live_deploys_need_approval(root: TerraformDir) -> None:
-    trigger = root.resource("google_cloudbuild_trigger", "worker_image")
-    approval = block(trigger, "approval_config")["approval_required"]
-    assert approval.startswith('${each.key == "live" ||')
-    assert trigger["filename"] == "cloudbuild/worker-image.yaml"
-    assert trigger["substitutions"]["_TRADING_MODE"] == "${each.key}"
+def test_live_deploys_need_approval_right_before_the_deploy(root: TerraformDir) -> None:
+    deploy = root.resource("google_cloudbuild_trigger", "worker_deploy")
+    assert block(deploy, "approval_config")["approval_required"] is True
+    assert deploy["name"] == "ib-worker-deploy-${each.key}"
+    # Every deployment that needs approval gets one; live always does.
+    triggers = root.locals["deploy_triggers"]
+    assert 'mode == "live" || d.deploy_requires_approval' in triggers
+    assert deploy["for_each"] == "${local.deploy_triggers}"
+    assert deploy["substitutions"]["_TRADING_MODE"] == "${each.key}"
+    # Build once: live takes the digest paper runs.
+    assert '"paper"' in deploy["substitutions"]["_SOURCE_TAG"]
+    # The build trigger never deploys live and has no approval of its own (it would come
+    # before the tests and builds, tens of minutes ahead of the deploy).
+    build = root.resource("google_cloudbuild_trigger", "worker_build")
+    assert "approval_config" not in build
+    assert build["substitutions"]["_DEPLOY_MODE"] == '${local.paper_auto_deploy ? "paper" : ""}'
 
 
 def test_skips_are_justified_inline() -> None:
@@ -136,14 +147,44 @@ def test_every_output_is_described(root: TerraformDir, module: TerraformDir) -> 
             assert output.get("description"), name
 
 
-def test_example_tfvars_matches_the_variables(root: TerraformDir, example_tfvars: dict) -> None:
+def test_example_tfvars_is_the_first_deploy(root: TerraformDir, example_tfvars: dict) -> None:
+    # As written it is the README's first deploy: paper only, no triggers. Live needs a secret
+    # version first and triggers need a connected repository: both are later, explicit steps.
     assert set(example_tfvars) <= set(root.variables)
     deployments = example_tfvars["deployments"]
-    assert set(deployments) == {"paper", "live"}
-    assert deployments["live"]["min_instances"] == 1
+    assert set(deployments) == {"paper"}
+    assert "cloudbuild" not in example_tfvars
     for deployment in deployments.values():
         for job in deployment.get("schedules", {}).values():
             assert job["dedupe_window"] >= 1
+    assert root.variables["deployments"]["default"] == {"paper": {}}
+    assert root.variables["cloudbuild"]["default"] == {}  # enabled defaults to false
+
+
+def _uncomment_later_steps(text: str) -> str:
+    """The example with its commented `live = {...}` and `cloudbuild = {...}` blocks enabled."""
+    lines, closing = [], None
+    for line in text.splitlines():
+        opening = re.match(r"^(\s*)# ((live|cloudbuild) = \{)$", line)
+        if opening:
+            closing = f"{opening.group(1)}# }}"
+        if closing is not None:
+            done = line == closing
+            line = re.sub(r"^(\s*)# ?", r"\1", line, count=1)
+            closing = None if done else closing
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def test_example_later_steps_parse_once_uncommented(root: TerraformDir) -> None:
+    text = (TERRAFORM / "terraform.tfvars.example").read_text()
+    parsed = clean(hcl2.loads(_uncomment_later_steps(text)))
+    assert set(parsed["deployments"]) == {"paper", "live"}
+    assert parsed["deployments"]["live"]["min_instances"] == 1
+    assert parsed["cloudbuild"]["enabled"] is True
+    assert set(parsed["cloudbuild"]) <= set(
+        re.findall(r"(\w+)\s*=\s*optional", root.variables["cloudbuild"]["type"])
+    )
 
 
 def test_plain_env_cannot_carry_credentials(module: TerraformDir) -> None:

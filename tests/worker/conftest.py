@@ -30,6 +30,7 @@ from worker.holdings import Books
 from worker.intents import REGISTRY, IntentSpec
 from worker.outcomes import Publisher
 from worker.pipeline import Pipeline
+from worker.recording import BigQueryRecorder
 from worker.runs import RunStore
 
 # Wednesday 18 Nov 2026, 10:30 in New York: US stocks, FX and CME futures all trade.
@@ -113,6 +114,7 @@ def inproc(
         firestore_host: str | None = None,
         clock: Clock | None = None,
         retry_timeout: float = 2.0,
+        bigquery: Any = None,
         **env: str,
     ) -> Stack:
         sim = ibsim_factory(
@@ -141,13 +143,21 @@ def inproc(
         config = TradingConfig(firestore_config_loader(direct, settings), 0)
         publisher = Publisher(settings.project_id, settings.results_topic)
         books = Books(direct, settings.trading_mode)
-        pipeline = Pipeline(settings, runs, publisher, broker, config, books=books)
+        recorder = _recorder(bigquery) if bigquery is not None else None
+        pipeline = Pipeline(settings, runs, publisher, broker, config, recorder, books)
         client = create_app(pipeline).test_client()
         return Stack(client, pipeline, sim, pubsub, settings, direct)
 
     yield make
     for session in sessions:
         session.stop()
+
+
+def _recorder(fake: Any) -> BigQueryRecorder:
+    """The real recorder and client, talking to the loopback BigQuery fake."""
+    from tests.bigquery_fixtures import BIGQUERY_PROJECT, client_for
+
+    return BigQueryRecorder(BIGQUERY_PROJECT, "ib_trading", client_for(fake))
 
 
 def _client_at(host: str, project: str) -> firestore.Client:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from worker.broker import codes, views
+from worker.broker.pacing import PACER, Budget
 from worker.errors import ContractNotFound, OrderStateUnknown
 
 try:  # pragma: no cover - which branch runs depends on the virtualenv
@@ -187,16 +188,15 @@ class Gateway:
 
     async def daily_bars(self, spec: dict[str, Any], count: int) -> list[dict[str, Any]]:
         """The last ``count`` daily TRADES bars (regular hours), oldest first."""
-        bars = await self.ib.reqHistoricalDataAsync(
-            _to_contract(spec),
-            endDateTime="",
-            durationStr=f"{count} D",
-            barSizeSetting="1 day",
-            whatToShow="TRADES",
-            useRTH=True,
-            formatDate=1,
-        )
+        bars = await self._historical(spec, "", f"{count} D", "1 day", "TRADES", True)
         return [views.bar(b) for b in bars]
+
+    async def bars(
+        self, spec: dict[str, Any], duration: str, bar_size: str, what_to_show: str
+    ) -> list[dict[str, Any]]:
+        """Historical bars ending now, each with its UTC start time, oldest first."""
+        bars = await self._historical(spec, "", duration, bar_size, what_to_show, True)
+        return [views.bar_at(b) for b in bars]
 
     async def place(
         self,
@@ -278,6 +278,30 @@ class Gateway:
         ]
 
     # -- helpers ---------------------------------------------------------------------------
+    async def _historical(self, spec: dict[str, Any], *request: Any) -> list[Any]:
+        """reqHistoricalData under the worker's own pacing (raises pacing.Budget when spent)."""
+        contract = str(spec.get("con_id") or f"{spec['symbol']}:{spec.get('sec_type')}")
+        identity = "|".join([contract, *map(str, request)])
+        wait = PACER.admit(contract, identity)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        PACER.sent(contract, identity)
+        end, duration, bar_size, what_to_show, use_rth = request
+        try:
+            return await self.ib.reqHistoricalDataAsync(
+                _to_contract(spec),
+                endDateTime=end,
+                durationStr=duration,
+                barSizeSetting=bar_size,
+                whatToShow=what_to_show,
+                useRTH=use_rth,
+                formatDate=2,  # UTC
+            )
+        except iblib.RequestError as exc:
+            if exc.code == 162 and "pacing" in exc.message.lower():
+                raise Budget(f"IB 162: {exc.message}") from None
+            raise
+
     async def _quote(self, spec: dict[str, Any], data_type: int, wait: float) -> dict[str, Any]:
         self.ib.reqMarketDataType(data_type)
         contract = _to_contract(spec)

@@ -123,3 +123,17 @@ def bar(b: Any) -> dict[str, Any]:
         "close": num(b.close),
         "volume": num(b.volume) or 0.0,
     }
+
+
+def bar_at(b: Any) -> dict[str, Any]:
+    """An intraday or daily bar with its start as a full timestamp."""
+    return {
+        "time": iso(b.date),
+        "open": num(b.open),
+        "high": num(b.high),
+        "low": num(b.low),
+        "close": num(b.close),
+        "volume": num(b.volume) or 0.0,
+        "wap": num(getattr(b, "average", None)),
+        "count": getattr(b, "barCount", None),
+    }

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.intents import allocation, cancel_orders, close_all, place_order, summary
+from worker.intents import (
+    allocation,
+    cancel_orders,
+    cash_balancer,
+    close_all,
+    collect_market_data,
+    place_order,
+    summary,
+    trade_reconciliation,
+)
 from worker.intents.base import Context, IntentSpec
 
-INTENTS = (summary, place_order, allocation, cancel_orders, close_all)
+INTENTS = (
+    summary,
+    place_order,
+    allocation,
+    cash_balancer,
+    cancel_orders,
+    close_all,
+    collect_market_data,
+    trade_reconciliation,
+)
 REGISTRY: dict[str, IntentSpec] = {module.SPEC.name: module.SPEC for module in INTENTS}
 # The earlier Cloud Run IB system's hyphenated names (peer-systems.md) keep working.
 ALIASES = {

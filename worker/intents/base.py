@@ -11,6 +11,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     from worker.holdings import Books
     from worker.journal import OrderJournal
+    from worker.recording import Recorder
 
 
 class Broker(Protocol):
@@ -35,6 +36,7 @@ class Context:
     attempt: int = 1
     orders: OrderJournal | None = None  # the ONLY way to send, modify or cancel an order
     books: Books | None = None  # strategy holdings, states and our orders' shares
+    rows: Recorder | None = None  # BigQuery, for data too big for an outcome (market data)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ locals {
     ? google_service_account.runtime[0].email
     : data.google_service_account.runtime[0].email
   )
+  read_only_api = var.trading_mode == "live" && !var.allow_live_trading ? "yes" : "no"
+
   # Placeholder until Cloud Build deploys the worker image; it answers 200 on /healthz too.
   initial_image = coalesce(var.image, "us-docker.pkg.dev/cloudrun/container/hello")
 
@@ -20,8 +22,13 @@ locals {
     FIRESTORE_DATABASE = var.firestore_database
     BQ_DATASET         = var.bigquery_dataset
     DEPLOYMENT         = var.names.service
-    # One gthread per request Cloud Run may send at once.
-    GUNICORN_THREADS = tostring(var.concurrency)
+    # One gthread per request Cloud Run may send at once, plus two: /healthz and /readyz must
+    # answer while every request thread waits on an intent, or the liveness probe fails and Cloud
+    # Run restarts the container (and its IB session).
+    GUNICORN_THREADS = tostring(var.concurrency + 2)
+    # The gateway's API is read-only unless this deployment may trade: paper always may; live only
+    # with allow_live_trading (the worker's ALLOW_LIVE_TRADING is the second, separate opt-in).
+    READ_ONLY_API = local.read_only_api
     }, var.ib_account == null ? {} : {
     IB_ACCOUNT = var.ib_account
   })
@@ -104,8 +111,10 @@ resource "google_cloud_run_v2_service" "main" {
           cpu    = var.cpu
           memory = var.memory
         }
-        # The IB session is a background connection: with a warm instance, keep its CPU allocated.
-        cpu_idle          = var.min_instances < 1
+        # A container running a gateway always has CPU: with CPU only during requests the JVM
+        # would log in throttled after a request ended, and deliveries would get 503 until
+        # dead-lettered. Billed per instance-second while an instance lives (README, "Cost").
+        cpu_idle          = false
         startup_cpu_boost = true
       }
 
@@ -158,9 +167,15 @@ resource "google_cloud_run_v2_service" "main" {
   }
 
   lifecycle {
-    # Cloud Build deploys new image digests; terraform must not roll them back.
+    # Cloud Build deploys new image digests with `gcloud run services update`, which also writes
+    # its client fields and revision annotations. Terraform must neither roll the image back nor
+    # remove what gcloud wrote: either would start a new revision, that is a new IB login (on
+    # live, a second-factor prompt). So terraform sets neither template annotations nor labels.
     ignore_changes = [
       template[0].containers[0].image,
+      template[0].annotations,
+      template[0].labels,
+      template[0].revision,
       client,
       client_version,
     ]

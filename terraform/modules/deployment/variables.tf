@@ -59,7 +59,7 @@ variable "image" {
 }
 
 variable "min_instances" {
-  description = "Minimum instances: 0 = pay per use (cold start logs in again), 1 = warm gateway with CPU always allocated (required for live accounts, whose logins need a second factor)."
+  description = "Minimum instances: 0 = scale to zero when idle (each cold start logs in again; CPU is always allocated while an instance lives), 1 = warm gateway all month (required for live accounts, whose logins need a second factor)."
   type        = number
   default     = 0
 
@@ -70,7 +70,7 @@ variable "min_instances" {
 }
 
 variable "concurrency" {
-  description = "Maximum concurrent requests per instance; keep it at or below the worker's gunicorn thread count."
+  description = "Maximum concurrent requests per instance; the worker gets concurrency + 2 gunicorn threads so health checks never wait behind intents."
   type        = number
   default     = 8
 
@@ -131,7 +131,7 @@ variable "deletion_protection" {
 }
 
 variable "allow_live_trading" {
-  description = "Sets ALLOW_LIVE_TRADING: the worker refuses risk-taking intents on a live deployment unless this is true. Leave false until the live deployment has been checked."
+  description = "Lets a live deployment place orders: sets the worker's ALLOW_LIVE_TRADING and the gateway's READ_ONLY_API=no (yes otherwise). Leave false until the live deployment has been checked."
   type        = bool
   default     = false
 }

@@ -1,0 +1,54 @@
+"""Evaluate terraform expressions offline with `terraform console` (no provider needed).
+
+The module's own expressions (as python-hcl2 reads them) are written into a scratch root with
+the variables they use, so a test checks what terraform will compute, not a copy of the logic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_TERRAFORM = shutil.which("terraform") or "/usr/local/bin/terraform"
+
+
+def terraform() -> str:
+    """The terraform binary; fails under CI=true when it is missing, else skips."""
+    if not os.access(_TERRAFORM, os.X_OK):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true: terraform is not installed")
+        pytest.skip("terraform is not installed")
+    return _TERRAFORM
+
+
+def evaluate(
+    workdir: Path, locals_: dict[str, str], variables: dict[str, Any], expression: str
+) -> Any:
+    """The JSON value of `expression` given python-hcl2 locals ('${...}') and variable values."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    lines = [f'variable "{name}" {{}}' for name in variables]
+    lines.append("locals {")
+    for name, expr in locals_.items():
+        body = expr[2:-1] if expr.startswith("${") and expr.endswith("}") else json.dumps(expr)
+        lines.append(f"  {name} = {body}")
+    lines.append("}")
+    (workdir / "main.tf").write_text("\n".join(lines) + "\n")
+    (workdir / "terraform.tfvars.json").write_text(json.dumps(variables))
+    result = subprocess.run(
+        [terraform(), "console"],
+        input=f"jsonencode({expression})\n",
+        cwd=workdir,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(json.loads(result.stdout.strip()))
