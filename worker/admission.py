@@ -29,7 +29,8 @@ from worker.errors import (
     UnknownIntent,
     describe,
 )
-from worker.intents import REGISTRY, IntentSpec, canonical
+from worker.intents import REGISTRY, IntentSpec
+from worker.names import canonical_intent
 from worker.runs import fingerprint
 
 MAX_PARAMS_BYTES = 64 * 1024  # params are stored in the record (Firestore docs <= 1 MiB)
@@ -124,12 +125,12 @@ def fingerprint_of(d: Delivery) -> str:
     """The fingerprint of any delivery, understood or not."""
     if d.envelope is None:
         return digest("undecodable", d.route, d.preview)
-    name = canonical(d.envelope.intent)  # "close-all" and "close_all" are the same intent
+    name = canonical_intent(d.envelope.intent)  # "close-all" and "close_all" are the same intent
     return fingerprint(name, d.envelope.params, d.options.account, d.options.dry_run)
 
 
 def _spec(name: str) -> IntentSpec:
-    spec = REGISTRY.get(canonical(name))
+    spec = REGISTRY.get(canonical_intent(name))
     if spec is None:
         known = ", ".join(sorted(REGISTRY))
         raise UnknownIntent(f"unknown intent {name[:64]!r}; known: {known}")

@@ -24,3 +24,19 @@ def pubsub_name(kind: str, mode: str) -> str:
 def event_type(outcome: str) -> str:
     """The reverse-DNS CloudEvent type of one outcome (succeeded, failed, rejected, skipped)."""
     return f"{names()['event_type_prefix']}.{outcome}"
+
+
+# The earlier Cloud Run IB system's hyphenated intent names (peer-systems.md) keep working.
+INTENT_ALIASES = {
+    "cash-balancer": "cash_balancer",
+    "close-all": "close_all",
+    "collect-market-data": "collect_market_data",
+    "trade-reconciliation": "trade_reconciliation",
+    "cancel-orders": "cancel_orders",
+    "place-order": "place_order",
+}
+
+
+def canonical_intent(name: str) -> str:
+    """Our name for an intent name, the earlier system's spelling included."""
+    return INTENT_ALIASES.get(name, name)

@@ -21,8 +21,7 @@ from google.cloud import pubsub_v1
 
 from worker.edge import Delivery
 from worker.errors import PublishFailed, Retryable, WorkerError
-from worker.intents import canonical
-from worker.names import event_type
+from worker.names import canonical_intent, event_type
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT = 10.0
@@ -109,7 +108,7 @@ class Factory:
             event_id=event_id,
             outcome=outcome,
             source=self._source,
-            subject=canonical(d.intent),  # our name, also for the earlier system's spelling
+            subject=canonical_intent(d.intent),  # our name, also for the earlier system's spelling
             time=finished,
             data=data,
         )

@@ -100,3 +100,20 @@ def test_orders_in_flight_are_not_ordered_again(inproc) -> None:
     assert second.status_code == 200
     [outcome] = stack.outcomes(1)
     assert outcome.data["result"]["legs"] == [], "the working order already covers the target"
+
+
+def test_futures_are_sized_with_their_multiplier_and_fills_are_booked(inproc) -> None:
+    stack = inproc(scenario="futures")
+    mes = {"symbol": "MES", "sec_type": "FUT", "exchange": "CME", "last_trade_date": "202612"}
+    strategies = {"fixed_weights": {"weights": {"MES": 0.5}, "instruments": {"MES": mes}}}
+    configure(stack, {"fixed_weights": 1.0}, strategies)
+    summary = stack.client.post("/intents/summary", json={"sections": ["values"]}).json
+    net_liq = float(summary["result"]["values"]["NetLiquidation"]["USD"])
+    stack.outcomes(1)
+    plan = allocate(stack, "fut-dry", dry_run="true").data["result"]
+    [(con, target)] = plan["targets"]["fixed_weights"].items()
+    price = plan["prices"][con]["price"]
+    assert target == int(net_liq * 0.5 * 0.5 / (price * 5))  # multiplier 5, toward zero
+    [leg] = allocate(stack, "fut").data["result"]["legs"]
+    assert leg["order"]["quantity"] == target
+    assert holdings(stack, "fixed_weights") == {con: leg["filled"]}

@@ -14,6 +14,7 @@ from tests.fakes.tcp_proxy import TcpProxy
 from tests.worker.conftest import ACCOUNT
 from tests.worker.pushes import JSON, push_body
 from worker.errors import GatewayNotReady
+from worker.intents import REGISTRY
 from worker.runs import RUNNING, now
 
 pytestmark = pytest.mark.emulators
@@ -57,7 +58,7 @@ def test_refused_redelivery_finishes_the_abandoned_record(
     elif refusal == "kill_switch":
         stack.firestore.collection("config").document("common").set({"tradingEnabled": False})
     else:
-        monkeypatch.delitem(__import__("worker.intents").intents.REGISTRY, "flaky")
+        monkeypatch.delitem(REGISTRY, "flaky")
     again = stack.push("flaky", message_id="m1", **attrs)
     assert again.status_code == 200, again.json
     expected = {"not_after": "SKIPPED", "kill_switch": "REJECTED", "intent_removed": "REJECTED"}

@@ -27,22 +27,7 @@ INTENTS = (
     trade_reconciliation,
 )
 REGISTRY: dict[str, IntentSpec] = {module.SPEC.name: module.SPEC for module in INTENTS}
-# The earlier Cloud Run IB system's hyphenated names (peer-systems.md) keep working.
-ALIASES = {
-    "cash-balancer": "cash_balancer",
-    "close-all": "close_all",
-    "collect-market-data": "collect_market_data",
-    "trade-reconciliation": "trade_reconciliation",
-    "cancel-orders": "cancel_orders",
-    "place-order": "place_order",
-}
-
-__all__ = ["ALIASES", "REGISTRY", "Context", "IntentSpec", "canonical", "json_schemas"]
-
-
-def canonical(name: str) -> str:
-    """Our name for an intent name, the earlier system's spelling included."""
-    return ALIASES.get(name, name)
+__all__ = ["REGISTRY", "Context", "IntentSpec", "json_schemas"]
 
 
 def json_schemas() -> dict[str, Any]:
