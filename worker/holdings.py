@@ -30,6 +30,9 @@ from worker.envelope import digest
 from worker.errors import StoreUnavailable
 
 ROOT = "positions"
+# An order's share that belongs to no strategy (closing a position partly nobody's): split
+# like the others, never written to any holdings.
+UNATTRIBUTED = "_unattributed"
 
 
 class Books:
@@ -76,7 +79,7 @@ class Books:
         record = {"booking_id": booking_id, "con_id": con_id, "split": split, **about}
         batch.create(self._booking(booking_id), {**record, "booked_at": _now()})
         for strategy, quantity in split.items():
-            if quantity:
+            if quantity and strategy != UNATTRIBUTED:
                 ref = self._root.collection("holdings").document(strategy)
                 batch.set(ref, {str(con_id): firestore.Increment(quantity)}, merge=True)
         try:
@@ -110,6 +113,30 @@ class Books:
             return fn()
         except (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError) as exc:
             raise StoreUnavailable(f"Firestore unavailable: {type(exc).__name__}") from exc
+
+
+def book_executions(
+    books: Books, fills: list[dict[str, Any]], key: str
+) -> tuple[int, list[str], list[dict[str, Any]]]:
+    """Book executions (as ``gw.executions`` lists them) through their orderRef's shares.
+
+    Returns how many were booked now, the execIds no strategy owns, and each fill with the
+    split it was (or had been) booked with.
+    """
+    booked, unattributed, rows = 0, [], []
+    shares_of: dict[str, dict[str, float] | None] = {}
+    for fill in fills:
+        ref = fill.get("order_ref") or ""
+        if ref not in shares_of:
+            shares_of[ref] = books.order_shares(ref) if ref else None
+        signed = fill["shares"] if fill["side"] == "BOT" else -fill["shares"]
+        split = pro_rata(signed, shares_of[ref] or {})
+        if not split:
+            unattributed.append(fill["exec_id"])
+        elif books.book(f"exec:{fill['exec_id']}", fill["con_id"], split, key=key):
+            booked += 1
+        rows.append({**fill, "strategies": split})
+    return booked, unattributed, rows
 
 
 def pro_rata(quantity: float, shares: dict[str, float]) -> dict[str, float]:

@@ -28,6 +28,7 @@ from worker.broker.session import BrokerSession
 from worker.config import Settings, TradingConfig, firestore_config_loader, load_settings
 from worker.holdings import Books
 from worker.intents import REGISTRY, IntentSpec
+from worker.intents.results import RESULTS
 from worker.outcomes import Publisher
 from worker.pipeline import Pipeline
 from worker.recording import BigQueryRecorder
@@ -69,9 +70,17 @@ class Stack:
         return self.pipeline.runs.get(key)
 
     def outcomes(self, expected: int, timeout: float = 10.0) -> list[Any]:
-        """Outcome events published so far (waits for ``expected``, then a short tail)."""
+        """Outcome events published so far (waits for ``expected``, then a short tail).
+
+        Every succeeded result is validated against its documented model (results.py).
+        """
         got = self.pubsub.pull_outcomes(timeout=timeout, expected=expected)
-        return got + self.pubsub.pull_outcomes(timeout=0.5, expected=1)
+        got += self.pubsub.pull_outcomes(timeout=0.5, expected=1)
+        for outcome in got:
+            model = RESULTS.get(outcome.subject)
+            if outcome.kind == "succeeded" and model is not None:
+                model.model_validate(outcome.data["result"])
+        return got
 
 
 def stack_settings(emulators: Any, pubsub: Any, sim: Any, **env: str) -> Settings:

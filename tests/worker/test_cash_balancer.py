@@ -67,3 +67,27 @@ def test_foreign_cash_goes_back_to_the_eur_base(inproc) -> None:
     for currency in ("USD", "GBP", "JPY"):
         in_eur = abs(left.get(currency, 0.0)) * (1 / 150 if currency == "JPY" else 1.0)
         assert in_eur < 10_000, (currency, left)
+
+
+@pytest.mark.emulators
+def test_a_usd_base_account_never_asks_for_a_usd_usd_rate(inproc) -> None:
+    stack = inproc()  # USD base, USD cash only
+    stack.firestore.collection("config").document("common").set(THRESHOLD)
+    assert stack.push("cash_balancer", {}, "m-u", idempotency_key="usd").status_code == 200
+    [outcome] = stack.outcomes(1)
+    assert outcome.kind == "succeeded", outcome.data
+    assert outcome.data["result"]["legs"] == []
+    assert "USD" not in outcome.data["result"]["balances"]
+
+
+@pytest.mark.emulators
+def test_a_rejected_conversion_fails_the_run(inproc) -> None:
+    stack = inproc(scenario="multi_currency")
+    stack.firestore.collection("config").document("common").set(THRESHOLD)
+    stack.sim.faults.reject_next("FX desk closed for the test")
+    body = {"currencies": ["USD"]}
+    assert stack.push("cash_balancer", body, "m-r", idempotency_key="rej").status_code == 200
+    [outcome] = stack.outcomes(1)
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "order_rejected")
+    [leg] = outcome.data["error"]["details"]["legs"]
+    assert leg["rejected"] is True

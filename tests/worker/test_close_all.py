@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.ibsim import iblib
+from worker.intents.close_all import _to_close
 
 pytestmark = [pytest.mark.emulators, pytest.mark.ib_client]
 RESTING_BUY = {
@@ -97,3 +98,35 @@ def test_dry_run_close_all_lists_the_plan_and_sends_nothing(inproc) -> None:
     assert len(plan) == 3
     positions, _ = broker(stack.sim)
     assert positions == {"SPY": 100, "AAPL": 50, "TLT": 200}
+
+
+def test_close_all_by_strategy_unwinds_only_what_the_strategy_holds(inproc) -> None:
+    stack = inproc()
+    doc = {
+        "exposure": {"overall": 0.5, "strategies": {"fixed_weights": 0.2}},
+        "strategies": {"fixed_weights": {"weights": {"SPY": 0.5}}},
+    }
+    stack.firestore.collection("config").document("common").set(doc)
+    reply = stack.push("allocation", {"wait_seconds": 10}, "m-al", idempotency_key="al")
+    assert reply.status_code == 200
+    [bought] = stack.outcomes(1)[0].data["result"]["legs"]
+    reply = stack.push("close_all", {"strategies": ["fixed_weights"]}, "m-cs", idempotency_key="cs")
+    assert reply.status_code == 200
+    [outcome] = stack.outcomes(1)
+    [leg] = outcome.data["result"]["legs"]
+    assert (leg["order"]["action"], leg["filled"]) == ("SELL", bought["filled"])
+    positions, _ = broker(stack.sim)
+    assert positions["SPY"] == 100, "the 100 SPY no strategy owns stay"
+    ref = stack.firestore.collection("positions").document("paper")
+    held = ref.collection("holdings").document("fixed_weights").get().to_dict()
+    assert held == {str(leg["contract"]["con_id"]): 0}
+
+
+def test_whole_and_strategy_closes_split_as_they_should() -> None:
+    quantity, shares = _to_close({"con_id": 1, "position": 150}, {"a": {1: 50}}, [], True)
+    assert quantity == -150
+    assert shares == {"a": -50, "_unattributed": -100}
+    both = {"a": {1: 30}, "b": {1: 30}}
+    quantity, shares = _to_close({"con_id": 1, "position": 40}, both, ["a", "b"], False)
+    assert quantity == -40, "never more than the broker holds"
+    assert shares == {"a": -20, "b": -20}

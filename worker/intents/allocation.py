@@ -71,7 +71,7 @@ def run(ctx: Context, params: AllocationParams) -> dict[str, Any]:
     legs = _send(ctx, ctx.orders, books, plan, gate, checks, params.wait_seconds)
     served = {leg["id"]: leg["shares"] for leg in plan["legs"]}
     legs = [{**leg, "strategies": served.get(leg["leg_id"], {})} for leg in legs]
-    booked = _book_fills(ctx, books, legs)
+    booked = trading.book_fills(ctx, books, legs)
     summary = {k: plan[k] for k in ("strategies", "failed", "held", "crosses")}
     return {"legs": legs, "booked": booked, **summary}
 
@@ -263,21 +263,6 @@ def _send(
         mine = [c for c in checks if c.subject == leg["contract"]["symbol"]]
         journal.place(leg["id"], leg["contract"], leg["order"], lambda m=mine: gate.enforce(m))
     return journal.settle([leg["id"] for leg in plan["legs"]], wait)
-
-
-def _book_fills(ctx: Context, books: Books, legs: list[dict[str, Any]]) -> int:
-    """Book every execution of this run's legs to the strategies they serve (once each)."""
-    shares = {leg["order_ref"]: leg for leg in legs}
-    fills = ctx.broker.call(lambda gw: gw.executions(ctx.account), ctx.timeout)
-    booked = 0
-    for fill in fills:
-        leg = shares.get(fill["order_ref"])
-        if leg is None:
-            continue
-        signed = fill["shares"] if fill["side"] == "BOT" else -fill["shares"]
-        split = pro_rata(signed, books.order_shares(fill["order_ref"]) or {})
-        booked += books.book(f"exec:{fill['exec_id']}", fill["con_id"], split, key=ctx.key)
-    return booked
 
 
 def _quote_fields(quote: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """``python -m worker.intents.schemas [DIR]`` (``make schemas``): the JSON Schemas of every
-intent's params and every strategy's config, written to ``docs/schemas/``. A test fails when
-the committed files drift from the code."""
+intent's params and result and every strategy's config, written to ``docs/schemas/``. A test
+fails when the committed files drift from the code."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from worker import strategies
 from worker.intents import json_schemas
+from worker.intents.results import RESULTS
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
@@ -18,6 +19,7 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 def documents() -> dict[str, Any]:
     """File name -> schema."""
     docs = {f"intent.{name}.params.json": s for name, s in json_schemas().items()}
+    docs.update({f"intent.{n}.result.json": m.model_json_schema() for n, m in RESULTS.items()})
     docs.update({f"strategy.{sid}.config.json": s for sid, s in strategies.json_schemas().items()})
     return docs
 

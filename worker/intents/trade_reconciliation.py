@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker.errors import IntentFailed
-from worker.holdings import Books, pro_rata
+from worker.holdings import book_executions
 from worker.intents.base import Context, IntentSpec
 
 EPSILON = 1e-6
@@ -40,7 +40,7 @@ def run(ctx: Context, params: ReconciliationParams) -> dict[str, Any]:
     if ctx.books is None:
         raise IntentFailed("trade_reconciliation needs the strategy books")
     fills = ctx.broker.call(lambda gw: gw.executions(ctx.account), ctx.timeout)
-    booked, unattributed, rows = _book(ctx.books, fills, ctx.key)
+    booked, unattributed, rows = book_executions(ctx.books, fills, ctx.key)
     holdings = ctx.books.holdings(params.strategies or None)
     positions = ctx.broker.call(lambda gw: gw.positions(ctx.account), ctx.timeout)
     return {
@@ -50,26 +50,6 @@ def run(ctx: Context, params: ReconciliationParams) -> dict[str, Any]:
         "differences": differences(ctx.books.holdings(), positions),
         "blotter": blotter(holdings, rows, positions),
     }
-
-
-def _book(
-    books: Books, fills: list[dict[str, Any]], key: str
-) -> tuple[int, list[str], list[dict[str, Any]]]:
-    booked, unattributed, rows = 0, [], []
-    shares_of: dict[str, dict[str, float] | None] = {}
-    for fill in fills:
-        ref = fill.get("order_ref") or ""
-        if ref not in shares_of:
-            shares_of[ref] = books.order_shares(ref) if ref else None
-        shares = shares_of[ref]
-        signed = fill["shares"] if fill["side"] == "BOT" else -fill["shares"]
-        split = pro_rata(signed, shares or {})
-        if not split:
-            unattributed.append(fill["exec_id"])
-        elif books.book(f"exec:{fill['exec_id']}", fill["con_id"], split, key=key):
-            booked += 1
-        rows.append({**fill, "strategies": split})
-    return booked, unattributed, rows
 
 
 def differences(

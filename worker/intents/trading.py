@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from worker.config import TradingRules, trading_rules
+from worker.holdings import Books, book_executions
 from worker.intents.base import Context
 from worker.risk import AccountView, OrderView
 
@@ -61,3 +62,11 @@ def order_view(qualified: dict[str, Any], order: dict[str, Any], price: float) -
         price=price,
         multiplier=float(qualified.get("multiplier") or 1.0),
     )
+
+
+def book_fills(ctx: Context, books: Books, legs: list[dict[str, Any]]) -> int:
+    """Book every execution of this run's legs to the strategies they serve (once each)."""
+    refs = {leg["order_ref"] for leg in legs}
+    fills = ctx.broker.call(lambda gw: gw.executions(ctx.account), ctx.timeout)
+    booked, _, _ = book_executions(books, [f for f in fills if f["order_ref"] in refs], ctx.key)
+    return booked
