@@ -36,8 +36,8 @@ def create_app() -> Flask:
 def create_fake_worker() -> Flask:
     """A stand-in worker: wrapped push in, one outcome CloudEvent per idempotency key out.
 
-    A valid summary and a place_order (its one leg Filled) succeed; anything else is rejected.
-    Just enough behaviour for the demo's checks; the real pipeline lives in worker/.
+    The demo's intents succeed with plausible results (fake_result); anything else is
+    rejected. Just enough behaviour for the demo's checks; the real pipeline lives in worker/.
     """
     import base64
     import json
@@ -53,12 +53,14 @@ def create_fake_worker() -> Flask:
     @app.post("/")
     def push() -> tuple[str, int]:
         message = request.get_json()["message"]
-        key = message.get("attributes", {}).get("idempotency_key") or message["messageId"]
+        attributes = message.get("attributes", {})
+        key = attributes.get("idempotency_key") or message["messageId"]
         if key in seen:
             return "", 204
         seen.add(key)
         envelope = json.loads(base64.b64decode(message["data"]))
-        result = _fake_result(envelope["intent"], envelope["params"], key)
+        dry_run = attributes.get("dry_run") == "true"
+        result = fake_result(envelope["intent"], envelope["params"], key, dry_run)
         kind = "succeeded" if result is not None else "rejected"
         data = {"intent": envelope["intent"], "idempotency_key": key, "trading_mode": "paper"}
         if result is not None:
@@ -79,15 +81,66 @@ def create_fake_worker() -> Flask:
     return app
 
 
-def _fake_result(intent: str, params: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """The stand-in's result for an intent, or None to reject it."""
+# What the stand-ins trade: (leg id, symbol, quantity, price), as ibsim's default scenario would.
+SPY_LEG = ("alloc-756733", "SPY", 124.0, 598.37)
+TLT_LEG = ("alloc-15547841", "TLT", 532.0, 93.25)
+CLOSE_LEG = ("close-15547841", "TLT", 732.0, 93.05)
+
+
+def fake_result(
+    intent: str, params: dict[str, Any], key: str, dry_run: bool = False, status: str = "Filled"
+) -> dict[str, Any] | None:
+    """A stand-in's result for one of the demo's intents, or None to reject it.
+
+    Args:
+        intent: The intent name.
+        params: Its params.
+        key: The idempotency key (it goes into the orderRefs).
+        dry_run: The message's dry_run attribute.
+        status: The status every order leg reports.
+    """
     if intent == "summary" and isinstance(params.get("sections", []), list):
         return {"net_liquidation": 1000000}
     if intent == "place_order":
-        ref = f"ibw:{key}:order"
-        leg = {"leg_id": "order", "order_ref": ref, "status": "Filled", "avg_price": 600.0}
-        return {"legs": [{**leg, "filled": float(params["quantity"]), "commission": 0.35}]}
+        return {"legs": [_leg(key, ("order", "SPY", float(params["quantity"]), 600.0), status)]}
+    if intent == "allocation" and dry_run:
+        return {"dry_run": True, "legs": [_planned(leg) for leg in (SPY_LEG, TLT_LEG)]}
+    if intent == "allocation":
+        legs = [_leg(key, leg, status, {"fixed_weights": leg[2]}) for leg in (SPY_LEG, TLT_LEG)]
+        return {"legs": legs, "booked": 2}
+    if intent == "trade_reconciliation":
+        return _reconciliation()
+    if intent == "close_all":
+        return {"cancelled": [], "legs": [_leg(key, CLOSE_LEG, status)]}
     return None
+
+
+def _leg(
+    key: str,
+    leg: tuple[str, str, float, float],
+    status: str,
+    strategies: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    leg_id, symbol, quantity, price = leg
+    sent = {"leg_id": leg_id, "order_ref": f"ibw:{key}:{leg_id}", "status": status}
+    sent.update(filled=quantity, avg_price=price, commission=0.35, contract={"symbol": symbol})
+    return {**sent, "strategies": strategies} if strategies is not None else sent
+
+
+def _planned(leg: tuple[str, str, float, float]) -> dict[str, Any]:
+    leg_id, symbol, quantity, price = leg
+    order = {"action": "BUY", "quantity": quantity, "order_type": "LMT", "limit_price": price}
+    return {"id": leg_id, "contract": {"symbol": symbol}, "order": order, "price": price}
+
+
+def _reconciliation() -> dict[str, Any]:
+    row = {"strategy": "fixed_weights", "con_id": 756733, "symbol": "SPY", "position": 124.0}
+    difference = {"con_id": 756733, "symbol": "SPY", "ours": 124.0, "broker": 234.0}
+    return {
+        "booked": 0,
+        "blotter": [{**row, "realized_pnl": 0.0, "commission": 0.43}],
+        "differences": [{**difference, "unattributed": 110.0}],
+    }
 
 
 def _listen(port: int) -> socket.socket:

@@ -71,6 +71,8 @@ def test_demo_passes_against_a_conforming_worker(tmp_path: Path) -> None:
     )
     assert "-> publish the same place_order again" in run.stdout
     assert run.stdout.count("<- outcome REJECTED") == 2
+    assert "-> write the trading config to Firestore config/common: {" in run.stdout
+    assert_trading_printout(run.stdout)
     assert "demo OK" in run.stdout
     assert "stopped everything" in run.stdout
     assert "ibsim clock     2026-11-27T15:30:00Z (as asked)\n" in run.stdout
@@ -83,6 +85,11 @@ def test_demo_fails_clearly_when_no_outcome_arrives(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "DEMO FAILED: summary: no outcome event arrived within 2s" in run.stderr
     assert "DEMO FAILED: place_order: no outcome event arrived within 2s" in run.stderr
+    assert "DEMO FAILED: allocation (dry run): no outcome event arrived within 2s" in run.stderr
+    assert (
+        "DEMO FAILED: not published: allocation, trade_reconciliation, close_all TLT"
+        " (after allocation (dry run) had no outcome)"
+    ) in run.stderr
     assert "stopped everything" in run.stdout
 
 
@@ -94,6 +101,21 @@ def test_a_bad_ibsim_clock_fails_before_anything_starts(tmp_path: Path) -> None:
         "start-up failed: ibsim clock must be auto, real or an ISO time, not 'soon'" in run.stderr
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def assert_trading_printout(printout: str) -> None:
+    """The trading steps' lines: the plan, the fills with their strategies, the reconciliation
+    and the TLT position closed."""
+    assert re.search(r"^ +leg alloc-\d+  planned  symbol=SPY  side=BUY  quantity=", printout, re.M)
+    assert re.search(r"^ +leg alloc-\d+  planned  symbol=TLT  side=BUY  quantity=", printout, re.M)
+    sent = r"^ +leg alloc-\d+  order_ref=\S+  status=(\w+)  .*  strategies=\{\"fixed_weights\": "
+    assert re.findall(sent, printout, re.M) == ["Filled", "Filled"], printout
+    assert "<- outcome SUCCEEDED trade_reconciliation" in printout
+    assert re.search(r"^ +booked \d+ execution\(s\) to the strategies now$", printout, re.M)
+    assert re.search(r"^ +blotter fixed_weights  \S+ \(conId \d+\)  position=", printout, re.M)
+    assert re.search(r"^ +difference \S+ \(conId \d+\)  ours=", printout, re.M)
+    assert "<- outcome SUCCEEDED close_all" in printout
+    assert re.search(r"^ +leg close-\d+  order_ref=\S+  status=Filled  ", printout, re.M)
 
 
 def assert_auto_clock(printout: str, ibsim_log: str) -> None:
@@ -176,6 +198,7 @@ def test_demo_with_the_real_worker_and_ibsim(tmp_path: Path, scenario: str) -> N
     assert "<- outcome SUCCEEDED summary" in run.stdout
     assert "<- outcome SUCCEEDED place_order" in run.stdout
     assert re.search(r"^ +leg order  order_ref=\S+  status=Filled  filled=10.0 ", run.stdout, re.M)
+    assert_trading_printout(run.stdout)
     assert "demo OK" in run.stdout
     assert_auto_clock(run.stdout, (tmp_path / "ibsim.log").read_text())
     if scenario == "file":

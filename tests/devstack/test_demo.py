@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
+from google.api_core import exceptions as gexc
+
+from tests.devstack.standins import fake_result
 from worker.devstack.demo import (
     PERMANENT_FAILURE,
+    TRADING_CONFIG,
     Step,
     check_outcomes,
     demo_account,
@@ -135,27 +139,81 @@ def test_the_printer_adds_one_line_per_leg() -> None:
     assert said[0].startswith("<- outcome SUCCEEDED")
 
 
-class FakePubSub:
-    """Answers each new idempotency key with one outcome, as a conforming worker would."""
+def printed(intent: str, result: dict[str, Any]) -> list[str]:
+    """The printer's lines after the outcome summary, for one result."""
+    got = replace(outcome("k", "succeeded", "a"), subject=intent, data={"result": result})
+    said: list[str] = []
+    outcome_printer(said.append)(got)
+    return [line for line in said if not line.startswith("<- outcome")]
 
-    def __init__(self, order_status: str = "Filled") -> None:
-        self.order_status = order_status
+
+def test_a_dry_run_plan_is_printed_as_planned_legs() -> None:
+    lines = printed("allocation", fake_result("allocation", {}, "k", dry_run=True))
+    assert lines == [
+        "          leg alloc-756733  planned  symbol=SPY  side=BUY  quantity=124.0"
+        "  limit_price=598.37",
+        "          leg alloc-15547841  planned  symbol=TLT  side=BUY  quantity=532.0"
+        "  limit_price=93.25",
+    ]
+
+
+def test_an_allocation_leg_names_the_strategies_it_serves() -> None:
+    leg = {"leg_id": "alloc-1", "order_ref": "r", "status": "Filled", "filled": 5.0}
+    leg.update(avg_price=93.04999999999998, commission=1.0, strategies={"fixed_weights": 5.0})
+    assert printed("allocation", {"legs": [leg]}) == [
+        "          leg alloc-1  order_ref=r  status=Filled  filled=5.0  avg_price=93.05"
+        '  commission=1.0  strategies={"fixed_weights": 5.0}'
+    ]
+
+
+def test_reconciliation_prints_bookings_blotter_and_differences() -> None:
+    assert printed("trade_reconciliation", fake_result("trade_reconciliation", {}, "k")) == [
+        "          booked 0 execution(s) to the strategies now",
+        "          blotter fixed_weights  SPY (conId 756733)  position=124.0  realized_pnl=0.0"
+        "  commission=0.43",
+        "          difference SPY (conId 756733)  ours=124.0  broker=234.0  unattributed=110.0",
+    ]
+
+
+def test_close_all_prints_the_orders_it_cancelled() -> None:
+    cancel = {"leg_id": "cancel-9", "order_ref": "ibw:x:order", "status": "Cancelled"}
+    assert printed("close_all", {"cancelled": [cancel], "legs": []}) == [
+        "          cancelled 1 order(s) of ours before flattening",
+        "          cancel cancel-9  order_ref=ibw:x:order  status=Cancelled",
+    ]
+
+
+class FakePubSub:
+    """Answers each new idempotency key with one outcome, as a conforming worker would.
+
+    Args:
+        unfilled: Intents whose order legs stay PreSubmitted.
+        silent: Intents that never get an outcome.
+    """
+
+    def __init__(self, unfilled: Collection[str] = (), silent: Collection[str] = ()) -> None:
+        self.unfilled = set(unfilled)
+        self.silent = set(silent)
         self.published: list[tuple[dict[str, Any], dict[str, str]]] = []
         self.pending: list[Outcome] = []
 
     def publish_raw(self, data: bytes, attributes: dict[str, str]) -> str:
         envelope = json.loads(data)
         key = attributes["idempotency_key"]
-        if key not in {a["idempotency_key"] for _, a in self.published}:
-            self.pending.append(self._answer(envelope, key))
+        seen = key in {a["idempotency_key"] for _, a in self.published}
+        if not seen and envelope["intent"] not in self.silent:
+            self.pending.append(self._answer(envelope, attributes))
         self.published.append((envelope, dict(attributes)))
         return str(len(self.published))
 
-    def _answer(self, envelope: dict[str, Any], key: str) -> Outcome:
-        if envelope["intent"] == "place_order":
-            return order_outcome(key, "succeeded", self.order_status, event_id=key)
-        ok = envelope["intent"] == "summary" and envelope["params"] == {}
-        return outcome(key, "succeeded" if ok else "rejected", key)
+    def _answer(self, envelope: dict[str, Any], attributes: dict[str, str]) -> Outcome:
+        intent, key = envelope["intent"], attributes["idempotency_key"]
+        status = "PreSubmitted" if intent in self.unfilled else "Filled"
+        dry_run = attributes.get("dry_run") == "true"
+        result = fake_result(intent, envelope["params"], key, dry_run, status)
+        kind = "rejected" if result is None else "succeeded"
+        got = replace(outcome(key, kind, key), subject=intent)
+        return replace(got, data={"idempotency_key": key, "result": result})
 
     def pull_outcomes(
         self, timeout: float, expected: int, on_outcome: Callable[[Outcome], None]
@@ -166,10 +224,25 @@ class FakePubSub:
         return got
 
 
-def test_run_demo_places_one_order_then_repeats_both_keys() -> None:
-    pubsub = FakePubSub()
+class ConfigStore:
+    """Stands in for Firestore's config/common: records what was written, or refuses."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.written: list[Mapping[str, Any]] = []
+
+    def write(self, config: Mapping[str, Any]) -> None:
+        if self.refuse:
+            raise gexc.ServiceUnavailable("emulator gone")
+        self.written.append(config)
+
+
+def test_run_demo_places_one_order_repeats_both_keys_then_trades() -> None:
+    pubsub, store = FakePubSub(), ConfigStore()
     said: list[str] = []
-    assert run_demo(pubsub, said.append, 5, account="DU2") == []
+    assert run_demo(pubsub, store.write, said.append, 5, account="DU2") == []
+    assert store.written == [TRADING_CONFIG]
+    assert said[0].startswith("-> write the trading config to Firestore config/common: {")
     intents = [(e["intent"], a["idempotency_key"].rsplit("-", 1)[1]) for e, a in pubsub.published]
     assert intents == [
         ("summary", "summary"),
@@ -178,6 +251,10 @@ def test_run_demo_places_one_order_then_repeats_both_keys() -> None:
         ("place_order", "order"),
         ("no_such_intent", "0"),
         ("summary", "1"),
+        ("allocation", "plan"),
+        ("allocation", "alloc"),
+        ("trade_reconciliation", "recon"),
+        ("close_all", "close"),
     ]
     assert pubsub.published[1][0]["params"] == {
         "symbol": "SPY",
@@ -187,10 +264,44 @@ def test_run_demo_places_one_order_then_repeats_both_keys() -> None:
     }
     assert pubsub.published[3] == pubsub.published[1]  # the same message again
     assert {a["account"] for _, a in pubsub.published} == {"DU2"}
+    assert [a.get("dry_run") for _, a in pubsub.published[6:8]] == ["true", None]
+    assert pubsub.published[9][0]["params"] == {"symbols": ["TLT"]}
     assert any(line.startswith("-> publish the same place_order again") for line in said)
-    assert sum(line.startswith("          leg leg0") for line in said) == 1
+    assert sum(line.startswith("          leg order ") for line in said) == 1
+    assert sum(" planned  symbol=" in line for line in said) == 2
+    assert any(line.startswith("          blotter fixed_weights  SPY") for line in said)
 
 
-def test_run_demo_fails_when_the_order_does_not_fill() -> None:
-    problems = run_demo(FakePubSub("PreSubmitted"), lambda line: None, 5)
-    assert problems == ["place_order: leg leg0 is PreSubmitted, expected Filled"]
+def test_run_demo_fails_when_an_order_does_not_fill() -> None:
+    problems = run_demo(FakePubSub(unfilled={"place_order"}), ConfigStore().write, _mute, 5)
+    assert problems == ["place_order: leg order is PreSubmitted, expected Filled"]
+    problems = run_demo(FakePubSub(unfilled={"close_all"}), ConfigStore().write, _mute, 5)
+    assert problems == ["close_all TLT: leg close-15547841 is PreSubmitted, expected Filled"]
+
+
+def test_a_trading_step_without_outcome_ends_the_chain() -> None:
+    pubsub = FakePubSub(silent={"trade_reconciliation"})
+    problems = run_demo(pubsub, ConfigStore().write, _mute, 0.1)
+    assert problems == [
+        "trade_reconciliation: no outcome event arrived within 0s",
+        "not published: close_all TLT (after trade_reconciliation had no outcome)",
+    ]
+    assert pubsub.published[-1][0]["intent"] == "trade_reconciliation"
+
+
+def test_without_the_trading_config_no_trading_intent_is_published() -> None:
+    pubsub = FakePubSub()
+    problems = run_demo(pubsub, ConfigStore(refuse=True).write, _mute, 5)
+    assert problems == ["could not write the trading config: ServiceUnavailable: 503 emulator gone"]
+    intents = {e["intent"] for e, _ in pubsub.published}
+    assert intents == {"summary", "place_order", "no_such_intent"}
+
+
+def test_a_dry_run_step_needs_a_plan() -> None:
+    plan = Step("plan", "allocation", {}, frozenset({"succeeded"}), dry_run=True)
+    empty = replace(outcome("k", "succeeded", "a"), data={"idempotency_key": "k", "result": {}})
+    assert check_outcomes({"k": plan}, [empty], 5) == ["plan: the plan lists no legs"]
+
+
+def _mute(line: str) -> None:
+    return None

@@ -193,3 +193,27 @@ def _wait(condition: Any, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met"
         time.sleep(0.05)
+
+
+def test_a_hundred_legs_respect_ibs_message_rate(inproc, test_intent) -> None:
+    """All legs are sent, then awaited; the client's throttle keeps IB's 50 messages/s (no
+    error 100, no disconnect) however fast the journal goes."""
+    stack = inproc()
+    spy = {"symbol": "SPY", "sec_type": "STK", "exchange": "SMART", "currency": "USD"}
+
+    def hundred(ctx: Any, params: Any) -> dict[str, Any]:
+        order = {"action": "BUY", "quantity": 1, "order_type": "MKT", "tif": "DAY"}
+        ids = [f"leg-{n:03d}" for n in range(100)]
+        for leg_id in ids:
+            ctx.orders.place(leg_id, spy, order)
+        return {"legs": ctx.orders.settle(ids, 30)}
+
+    test_intent("hundred", hundred, places_orders=True)
+    connects = stack.pipeline.broker.connects
+    reply = stack.push("hundred", {}, "m-100", idempotency_key="hundred")
+    assert reply.status_code == 200, reply.json
+    [outcome] = stack.outcomes(1, timeout=60)
+    legs = outcome.data["result"]["legs"]
+    assert [leg["status"] for leg in legs] == ["Filled"] * 100
+    assert stack.pipeline.broker.connects == connects, "never disconnected for pacing"
+    assert len({leg["order_ref"] for leg in legs}) == 100

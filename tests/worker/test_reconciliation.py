@@ -49,6 +49,10 @@ def test_fills_after_the_run_are_booked_once(inproc) -> None:
     assert holdings(stack, "fixed_weights") == {con: leg["order"]["quantity"]}
     [row] = [b for b in again["blotter"] if b["strategy"] == "fixed_weights"]
     assert row["position"] == leg["order"]["quantity"]
+    assert row["commission"] > 0, "the commission reports reach the blotter"
+    ours = [e for e in again["executions"] if e["order_ref"] == leg["order_ref"]]
+    assert ours
+    assert all(e["commission"] > 0 for e in ours)
     spy = next(d for d in again["differences"] if d["symbol"] == "SPY")
     assert spy["unattributed"] == 100, "the scenario's own 100 SPY belong to no strategy"
 

@@ -131,7 +131,10 @@ class Gateway:
         are only visible this way (peer-systems.md)."""
         async with self._lock("executions"):
             fills = await self.ib.reqExecutionsAsync(iblib.ExecutionFilter(acctCode=account))
-        return [views.fill(f) for f in fills]
+        # The library answers an execution it saw before with a fresh Fill whose commission
+        # report is empty; the report it received is on its own copy, keyed by execId.
+        seen = {f.execution.execId: f for f in self.ib.fills()}
+        return [views.fill(seen.get(f.execution.execId, f)) for f in fills]
 
     async def now(self) -> datetime:
         """The gateway's clock (reqCurrentTime): market hours are judged by it."""

@@ -1,7 +1,8 @@
 """Command line: ``python -m worker.devstack {demo,stack,publish,outcomes}``.
 
-demo     start everything, publish a few intents (one places an order), print their outcomes,
-         stop; exit 0 on success
+demo     start everything, write a trading config, publish a few intents (place_order,
+         allocation, trade_reconciliation, close_all among them), print their outcomes, stop;
+         exit 0 on success
 stack    start everything and keep it running until Ctrl-C / SIGTERM
 
 Both run ibsim on real time while the US stock market is open, else with its clock inside the
@@ -25,6 +26,7 @@ from worker.devstack.demo import (
     ORDER_PARAMS,
     OUTCOME_TIMEOUT_S,
     demo_account,
+    firestore_config_writer,
     outcome_printer,
     run_demo,
 )
@@ -108,16 +110,20 @@ def _clock(value: str) -> IbsimClock:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo; return 0 if every expected outcome (and the order's fill) arrived."""
+    """Run the demo; return 0 if every expected outcome (and the orders' fills) arrived."""
     with _stack(args) as stack:
         print(stack.describe(), flush=True)
         account = demo_account(stack.ibsim.accounts(), _print)
-        problems = run_demo(stack.pubsub, _print, args.timeout, account)
+        write = firestore_config_writer(stack.emulators.firestore_host, stack.project)
+        problems = run_demo(stack.pubsub, write, _print, args.timeout, account)
     print("stopped everything")
     for problem in problems:
         print(f"DEMO FAILED: {problem}", file=sys.stderr)
     if not problems:
-        print("demo OK: every expected outcome arrived, the order filled, duplicates deduplicated")
+        print(
+            "demo OK: every expected outcome arrived, the orders filled, duplicates deduplicated,"
+            " TLT flattened"
+        )
     return 1 if problems else 0
 
 
