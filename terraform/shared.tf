@@ -116,6 +116,9 @@ resource "google_bigquery_table" "main" {
   schema              = jsonencode(jsondecode(file("${local.worker_dir}/${each.value.schema}")))
   deletion_protection = true
 
+  # Partitioned by day and clustered (e.g. bars and quotes by symbol) as names.json says.
+  clustering = each.value.clustering
+
   time_partitioning {
     type  = "DAY"
     field = each.value.partition_field

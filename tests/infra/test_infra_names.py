@@ -102,6 +102,7 @@ def test_bigquery_tables_use_the_worker_schema_files(root: TerraformDir, names: 
     assert root.locals["bq_tables"] == "${local.names.bigquery.tables}"
     assert 'file("${local.worker_dir}/${each.value.schema}")' in table["schema"]
     assert block(table, "time_partitioning")["field"] == "${each.value.partition_field}"
+    assert table["clustering"] == "${each.value.clustering}"
     assert root.locals["bq_dataset"] == "${local.names.bigquery.dataset}"
     for spec in names["bigquery"]["tables"].values():
         schema = _bigquery_schema(spec["schema"])
@@ -110,6 +111,7 @@ def test_bigquery_tables_use_the_worker_schema_files(root: TerraformDir, names: 
         assert partition[0]["type"] in {"TIMESTAMP", "DATE", "DATETIME"}
         for column in schema:
             assert set(column) >= {"name", "type", "mode"}
+        assert set(spec["clustering"]) <= {col["name"] for col in schema}
 
 
 def test_health_path_for_both_probes(module: TerraformDir, resolve: NameResolver, names) -> None:
