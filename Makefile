@@ -6,7 +6,7 @@ INSYNC := .venv-insync
 CHECKOV := .venv-checkov
 PIP_FLAGS := -q --disable-pip-version-check
 
-.PHONY: install test test-main test-insync lint format demo stack bench schemas constraints clean
+.PHONY: install test test-main test-insync lint format demo stack bench schemas constraints clean soak
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ stack: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# Fault-injection soak (soak/): RUNS runs of order-placing intents, faults chosen by SEED,
+# stopped after DURATION seconds; exits non-zero on a duplicate, lost leg or missing outcome.
+soak: install
+	$(BIN)/python -m soak --runs $(or $(RUNS),200) --seed $(or $(SEED),1) --duration $(or $(DURATION),1800)
 
 schemas: install
 	$(BIN)/python -m worker.intents.schemas
