@@ -4,6 +4,11 @@ A background thread pulls the results subscription for the whole soak (the emula
 poll answers as soon as a message is there) and keeps each message, republished copies
 included: downstream dedupes on ce-id, so "one outcome per key" means one distinct event id,
 and the copies are counted separately.
+
+Every pull gets a deadline longer than the emulator's long poll (it answers an empty pull after
+about 2 s): a pull the client cuts short is a cancelled stream, on which the emulator of CLI 528
+throws (NoSuchMethodError in its gRPC server) and a message it had handed to that pull was
+seen never to come back.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from google.api_core import exceptions as gexc
+from google.pubsub_v1.types import ReceivedMessage
 
 from worker.devstack.pubsub_setup import LocalPubSub, Outcome
 
-PULL_SLICE_S = 1.0
+PULL_DEADLINE_S = 10.0  # well past the emulator's ~2 s answer to an empty pull
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class OutcomeCollector:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=PULL_SLICE_S + 5)
+        self._thread.join(timeout=PULL_DEADLINE_S + 5)
 
     def seen(self) -> list[Seen]:
         with self._cond:
@@ -88,14 +94,35 @@ class OutcomeCollector:
                 self._cond.wait(min(remaining, 1.0))
 
     def _pull(self) -> None:
+        subscription = self._pubsub.names.results_subscription
         while not self._stopping.is_set():
             try:
-                got = self._pubsub.pull_outcomes(timeout=PULL_SLICE_S, expected=100)
+                got = pull_once(self._pubsub, subscription)
             except gexc.GoogleAPIError:
                 time.sleep(0.2)
                 continue
             if got:
                 now = time.monotonic()
                 with self._cond:
-                    self._seen += [seen_of(o, now) for o in got]
+                    self._seen += [seen_of(Outcome.from_message(m), now) for m in got]
                     self._cond.notify_all()
+
+
+def pull_once(pubsub: LocalPubSub, subscription: str, most: int = 100) -> list[ReceivedMessage]:
+    """One pull, never cut short by us (see the module docstring), acked at once."""
+    path = pubsub.names.subscription_path(subscription)
+    request = {"subscription": path, "max_messages": most}
+    response = pubsub.subscriber.pull(request=request, timeout=PULL_DEADLINE_S)
+    received = list(response.received_messages)
+    if received:
+        ack_ids = [m.ack_id for m in received]
+        pubsub.subscriber.acknowledge(request={"subscription": path, "ack_ids": ack_ids})
+    return received
+
+
+def drain(pubsub: LocalPubSub, subscription: str) -> list[ReceivedMessage]:
+    """Everything a subscription holds now: pull until a pull comes back empty."""
+    received: list[ReceivedMessage] = []
+    while got := pull_once(pubsub, subscription):
+        received += got
+    return received

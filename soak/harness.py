@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from soak import faults
-from soak.collector import OutcomeCollector, Seen
+from soak.collector import OutcomeCollector, Seen, drain
 from soak.faults import Batch, Injection
 from soak.probe import BrokerOrder, BrokerProbe
 from soak.schedule import GATEWAY, TRIGGERED, BatchPlan, FaultSpec, RunSpec
@@ -215,8 +215,7 @@ class Harness:
         return self.probe.all_orders()
 
     def _dead_letters(self) -> list[str]:
-        n = self.stack.names
-        got = self.stack.pubsub.pull(n.dead_letter_subscription, timeout=3, expected=10_000)
+        got = drain(self.stack.pubsub, self.stack.names.dead_letter_subscription)
         return [str(m.message.attributes.get("idempotency_key", "")) for m in got]
 
     def _bigquery_ids(self) -> list[str]:

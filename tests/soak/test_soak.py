@@ -212,12 +212,6 @@ def _session(sim: Any, client_id: int) -> BrokerSession:
     return session
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/broker/ib.py Gateway.place gives up after three IB 103 answers, each one id "
-    "higher, and the journal records the leg as rejected: after an instance restart whose "
-    "gateway's nextValidId rolled back into a run of used ids the order is never placed",
-)
 def test_an_order_after_a_restart_with_ids_rolled_back_is_placed(ibsim_factory) -> None:
     """Found by ``make soak RUNS=200 SEED=1``, batch 11 (kill_instance: the worker SIGKILLed,
     its gateway restarted with nextValidId 33 lower, the worker restarted): leg alloc-265598

@@ -29,6 +29,7 @@ LIBRARY = f"{iblib.__name__} {getattr(iblib, '__version__', '?')}"
 LIVE = codes.LIVE_STATUSES
 TERMINAL = codes.TERMINAL_STATUSES
 POLL_SECONDS = 0.02
+DUPLICATE_ID_TRIES = 14  # jumps 1..8192 ids past IB 103 answers before giving up
 CONTRACT_FIELDS = {
     "con_id": "conId",
     "symbol": "symbol",
@@ -211,13 +212,15 @@ class Gateway:
         """Send one new order and wait for the gateway's acknowledgement.
 
         ``guard()`` runs on the loop right before the order leaves (it raises when the run may
-        no longer send). A duplicate id (103) means the order was not taken: a fresh id is
-        tried. No acknowledgement in time raises OrderStateUnknown: the order may exist.
+        no longer send). A duplicate id (103) means the order was not taken: the next try jumps
+        further ahead each time (1, 2, 4, ... ids), because after a gateway restart that rolled
+        nextValidId back, a run of ids used by an earlier process may lie ahead, unknown to this
+        one. No acknowledgement in time raises OrderStateUnknown: the order may exist.
         """
-        for _ in range(3):
+        for jump in (2**n for n in range(DUPLICATE_ID_TRIES)):
             guard()
             trade = self.ib.placeOrder(_to_contract(contract), self._new_order(order))
-            self.order_id_floor = max(self.order_id_floor, trade.order.orderId + 1)
+            self.order_id_floor = max(self.order_id_floor, trade.order.orderId + jump)
             state = await self._acknowledged(trade, ack_seconds)
             if state.get("error_code") != 103:
                 return state
@@ -347,6 +350,7 @@ class Gateway:
         used before a reconnect (nextValidId has been seen to move backwards)."""
         me = self.ib.client.clientId
         seen = [t.order.orderId for t in self.ib.trades() if t.order.clientId == me]
+        seen += [f.execution.orderId for f in self.ib.fills() if f.execution.clientId == me]
         order_id = max(self.ib.client.getReqId(), self.order_id_floor, max(seen, default=0) + 1)
         self.ib.client.updateReqId(order_id + 1)
         return order_id
