@@ -59,6 +59,7 @@ class Broker(Matcher):
         self.state_path = Path(state_path) if state_path else None
         self.accounts: list[str] = [a.id for a in scenario.accounts]
         self.fills_frozen = False
+        self.fill_budget: int | None = None  # fill chunks left before fills freeze (None: no limit)
         self._lock = threading.RLock()
         self._reject_reasons: list[str] = []
         self._exec_prefix = f"{zlib.crc32(f'ibsim:{scenario.seed}'.encode()):08x}"

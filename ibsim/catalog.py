@@ -18,6 +18,7 @@ from ibsim.model import ContractQuery, Instrument, SecType, UnknownContract
 
 if TYPE_CHECKING:
     from ibsim.market import Clock
+    from ibsim.scenario import ExtraStocks
 
 _STK_EXCHANGES = "SMART,AMEX,NYSE,CBOE,PHLX,ISE,CHX,ARCA,ISLAND,DRCTEDGE,BEX,BATS,EDGEA,IEX"
 _STK_ORDER_TYPES = "ACTVTIM,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,DAY,GTC,IOC,LMT,MKT,STP,STPLMT"
@@ -57,6 +58,11 @@ _STOCKS = (
      "US02079K3059"),
 )  # fmt: skip
 _STK_RULE = "26"  # IB's market rule for US stocks: 0.01 from 0
+# Synthetic stocks (scenario key extra_stocks) get conIds above every futures conId (prefix 4-7 +
+# YYYYMMDD < 800,000,000) and below the option chain's (chain.BASE_ID): the base, plus the prefix
+# read as a base-27 number (A=1 .. Z=26; "ZZZZ" = 531,440) times 1000, plus the stock's index.
+_SYNTHETIC_BASE = 800_000_000
+_SYNTHETIC_PRIMARY = "NYSE"
 # base, quote, con_id, min tick
 _FX_PAIRS = (
     ("EUR", "USD", 12087792, 0.00005),
@@ -118,6 +124,29 @@ def _stock(symbol: str, con_id: int, primary: str, name: str, *rest: str) -> Ins
         stock_type=stock_type,
         isin=isin,
     )
+
+
+def _prefix_code(prefix: str) -> int:
+    """The prefix as a base-27 number: distinct for every prefix of 1-4 letters A-Z."""
+    code = 0
+    for letter in prefix:
+        code = code * 27 + ord(letter) - ord("A") + 1
+    return code
+
+
+def synthetic_stocks(prefix: str, count: int) -> list[Instrument]:
+    """``count`` synthetic NYSE stocks ``<prefix>001`` .. (the scenario key ``extra_stocks``).
+
+    Their conIds depend only on prefix and number, so a restart or another run of the same
+    scenario finds the same contracts, and no two prefixes share one.
+    """
+    base = _SYNTHETIC_BASE + _prefix_code(prefix) * 1000
+    stocks = []
+    for n in range(1, count + 1):
+        symbol = f"{prefix}{n:03d}"
+        name = f"IBSIM SYNTHETIC STOCK {symbol}"
+        stocks.append(_stock(symbol, base + n - 1, _SYNTHETIC_PRIMARY, name, "COMMON", "", "", ""))
+    return stocks
 
 
 def _fx(base: str, quote: str, con_id: int, tick: float) -> Instrument:
@@ -208,10 +237,12 @@ class Catalog:
         self.clock = clock  # Market attaches its clock: it decides listed expiries and hours
 
     @classmethod
-    def builtin(cls) -> Catalog:
+    def builtin(cls, extra_stocks: ExtraStocks | None = None) -> Catalog:
         """Fourteen US stocks and ETFs, ten FX pairs, quarterly MES, ES, NQ and MNQ futures,
-        the SPX and VIX indexes."""
+        the SPX and VIX indexes; plus a scenario's synthetic stocks (``extra_stocks``)."""
         instruments = [_stock(*row) for row in _STOCKS]
+        if extra_stocks is not None:
+            instruments += synthetic_stocks(extra_stocks.prefix, extra_stocks.count)
         instruments += [_fx(*row) for row in _FX_PAIRS]
         instruments += [
             _future(symbol, third_friday(y, m))

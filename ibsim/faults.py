@@ -16,6 +16,10 @@ hops there). Modes, each with a test showing what the client library sees:
   reach the client only after some seconds of real time (the broker acts at once); later
   events of that client's orders queue behind them. Cleared by ``clear``.
 - ``freeze_fills`` / ``unfreeze_fills``: nothing fills until released.
+- ``freeze_fills_after``: at most N more fill chunks execute (counted across all orders; with
+  ``partial_fill_size`` one chunk per order per matching pass), then fills freeze as with
+  ``freeze_fills``, so orders stay deterministically partly filled until ``unfreeze_fills``
+  or ``clear``.
 - ``restart``: the nightly gateway restart, keeping orders, executions and id sequences.
 - ``restart_with_id_rollback``: a restart after which nextValidId moved backwards.
 - ``lock_client_id`` / ``leave_client_id_locked``: a clientId answered with 326 until restart.
@@ -138,12 +142,29 @@ class Faults:
         self.order_ack_delay = float(seconds)
 
     def freeze_fills(self) -> None:
+        """Nothing fills until :meth:`unfreeze_fills`."""
         with self._sim.lock:
             self._sim.broker.fills_frozen = True
 
+    def freeze_fills_after(self, chunks: int) -> None:
+        """At most ``chunks`` more fill chunks execute (across all orders), then fills freeze.
+
+        Replaces any freeze in force: fills run again until the budget is spent (0 freezes at
+        once). :meth:`unfreeze_fills` and :meth:`clear` release the freeze and drop the budget.
+        """
+        count = int(chunks)
+        if count < 0:
+            raise ValueError("freeze-fills-after needs a chunk count of zero or more")
+        with self._sim.lock:
+            self._sim.broker.fill_budget = count
+            self._sim.broker.fills_frozen = count == 0
+        self._sim.process_soon()
+
     def unfreeze_fills(self) -> None:
+        """Fills run again, with no chunk budget left over from :meth:`freeze_fills_after`."""
         with self._sim.lock:
             self._sim.broker.fills_frozen = False
+            self._sim.broker.fill_budget = None
         self._sim.process_soon()
 
     def fill_while_disconnected(self) -> None:
@@ -222,6 +243,7 @@ class Faults:
             "drop-after-place": self.drop_after_next_place,
             "delay-order-ack": lambda seconds: self.delay_order_acks(float(seconds)),
             "freeze-fills": self.freeze_fills,
+            "freeze-fills-after": lambda chunks: self.freeze_fills_after(int(chunks)),
             "unfreeze-fills": self.unfreeze_fills,
             "fill-while-disconnected": self.fill_while_disconnected,
             "restart": lambda keep="keep": self.restart(keep_state=keep != "wipe"),

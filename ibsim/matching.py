@@ -32,6 +32,7 @@ class Matcher:
     scenario: Scenario
     ledger: Ledger
     fills_frozen: bool
+    fill_budget: int | None
 
     if TYPE_CHECKING:  # provided by Broker
 
@@ -46,7 +47,8 @@ class Matcher:
         """Expire, trigger and fill working orders against the current quotes.
 
         At most one partial chunk (``partial_fill_size`` of the order's security type) fills
-        per order per call; an IOC order then cancels whatever is left.
+        per order per call; an IOC order then cancels whatever is left. Nothing fills while
+        ``fills_frozen``; a ``fill_budget`` freezes fills once that many chunks have executed.
         """
         with self._lock:
             changed = False
@@ -144,10 +146,23 @@ class Matcher:
             epoch=now.timestamp(),
         )
         self._state.fills.append(fill)
+        self._spend_fill_budget()
         if order.remaining <= _EPSILON:
             self._finish(order, OrderStatus.FILLED, "Filled")
         self._emit_fill(order, fill)
         self._one_cancels_all(order, qty)
+
+    def _spend_fill_budget(self) -> None:
+        """Count one executed chunk against the fault's budget; freeze fills when it runs out.
+
+        Freezing here, rather than in the fault, stops the very next chunk of this same
+        ``process()`` pass too (``_step`` checks ``fills_frozen`` for every order).
+        """
+        if self.fill_budget is None:
+            return
+        self.fill_budget = max(0, self.fill_budget - 1)
+        if self.fill_budget == 0:
+            self.fills_frozen = True
 
     def _one_cancels_all(self, filler: Order, qty: float) -> None:
         """A fill cancels (ocaType 1) or reduces (2, 3, bracket siblings) the group's rest."""

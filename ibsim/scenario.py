@@ -1,12 +1,13 @@
 """Scenarios: the accounts, prices and broker options an ibsim run starts from.
 
 A scenario is a YAML file; the built-in ones live in ``ibsim/scenarios/`` and are loaded by name
-(``default``, ``multi_currency``, ``futures``, ``two_accounts``). Unknown keys are errors, so a
-typo never silently falls back to a default. Example::
+(``default``, ``multi_currency``, ``futures``, ``two_accounts``, ``large_universe``). Unknown keys
+are errors, so a typo never silently falls back to a default. Example::
 
     seed: 7
     clock_start: 2026-11-24T15:00:00Z      # optional; omitted = the host's time
     price_seeds: {SPY: 600, EUR.USD: 1.08}
+    extra_stocks: {prefix: U, count: 120}  # optional; synthetic US stocks U001..U120
     accounts:
       - id: DU1234567
         base_currency: USD
@@ -18,6 +19,11 @@ typo never silently falls back to a default. Example::
       partial_fill_size: {STK: 1000, FUT: 20, CASH: 1000000}
       commissions: {stock_per_share: 0.0035}
       margin: {stock_initial: 0.25}
+
+``extra_stocks`` adds ``count`` (1 to 1000) synthetic US stocks named ``<prefix><NNN>`` (a prefix
+of 1 to 4 uppercase letters, the number zero-padded to three digits) to the catalog, for tests
+that need a larger universe than the built-in one; they quote around 100 unless ``price_seeds``
+names them (see :func:`ibsim.catalog.synthetic_stocks`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import yaml
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 _ACCOUNT_ID = re.compile(r"^DU\d{5,8}$")
+_STOCK_PREFIX = re.compile(r"[A-Z]{1,4}")
+MAX_EXTRA_STOCKS = 1000
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,14 @@ class AccountSpec:
     base_currency: str = "USD"
     cash: dict[str, float] = field(default_factory=dict)
     positions: tuple[PositionSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExtraStocks:
+    """Synthetic US stocks ``<prefix>001`` .. ``<prefix><count>`` added to the catalog."""
+
+    prefix: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,7 @@ class Scenario:
     price_seeds: dict[str, float] = field(default_factory=dict)
     clock_start: datetime | None = None
     options: Options = field(default_factory=Options)
+    extra_stocks: ExtraStocks | None = None
 
 
 def available() -> list[str]:
@@ -149,9 +166,10 @@ def from_dict(data: dict[str, Any], name: str = "custom") -> Scenario:
     """Build a Scenario from parsed YAML.
 
     Raises:
-        ValueError: unknown keys, bad account ids, or no accounts.
+        ValueError: unknown keys, bad account ids, no accounts, or bad ``extra_stocks``.
     """
-    _no_unknown(data, {"seed", "price_seeds", "clock_start", "accounts", "options", "name"}, name)
+    known = {"seed", "price_seeds", "clock_start", "accounts", "options", "name", "extra_stocks"}
+    _no_unknown(data, known, name)
     accounts = tuple(_account(a) for a in data.get("accounts") or [])
     if not accounts:
         raise ValueError(f"scenario {name}: at least one account is needed")
@@ -164,6 +182,7 @@ def from_dict(data: dict[str, Any], name: str = "custom") -> Scenario:
         price_seeds={str(k): float(v) for k, v in (data.get("price_seeds") or {}).items()},
         clock_start=_clock_start(data.get("clock_start")),
         options=_options(data.get("options") or {}),
+        extra_stocks=_extra_stocks(data.get("extra_stocks"), name),
     )
 
 
@@ -171,6 +190,27 @@ def _no_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+
+
+def _extra_stocks(value: object, where: str) -> ExtraStocks | None:
+    """Validate ``extra_stocks``: a prefix of 1-4 uppercase letters and a count of 1-1000."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"scenario {where}: extra_stocks is a mapping {{prefix: U, count: 120}}")
+    _no_unknown(value, {"prefix", "count"}, "extra_stocks")
+    prefix, count = value.get("prefix"), value.get("count")
+    if not isinstance(prefix, str) or not _STOCK_PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"scenario {where}: extra_stocks prefix {prefix!r} must be 1 to 4 uppercase letters"
+        )
+    # bool is an int to Python, but "count: true" is a mistake, not a count of one.
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_EXTRA_STOCKS:
+        raise ValueError(
+            f"scenario {where}: extra_stocks count {count!r} must be a whole number "
+            f"from 1 to {MAX_EXTRA_STOCKS}"
+        )
+    return ExtraStocks(prefix=prefix, count=count)
 
 
 def _clock_start(value: object) -> datetime | None:

@@ -61,7 +61,10 @@ class Simulator:
         self.clock = clock or Clock(self.scenario.clock_start)
         seed = self.scenario.seed if seed is None else seed
         self.market = Market(
-            Catalog.builtin(), self.clock, seed=seed, price_seeds=self.scenario.price_seeds
+            Catalog.builtin(extra_stocks=self.scenario.extra_stocks),
+            self.clock,
+            seed=seed,
+            price_seeds=self.scenario.price_seeds,
         )
         self._tmp_dir = None if state_dir else tempfile.mkdtemp(prefix="ibsim-")
         self.state_path = Path(state_dir or self._tmp_dir) / STATE_FILE

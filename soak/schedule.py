@@ -171,7 +171,7 @@ PARAMS = {"place_order": _place_order, "close_all": _close_all, "allocation": _a
 
 def _fault(rng: random.Random, kind: str, runs: tuple[RunSpec, ...]) -> FaultSpec:
     """Draw the kind's timing, target and arguments (always the same draws for a kind)."""
-    delay = round(rng.uniform(0.05, 1.5), 2)  # while the batch's runs are in flight
+    delay = round(rng.uniform(0.05, 1.0), 2)  # while the batch's runs are in flight
     orders = [i for i, r in enumerate(runs) if r.intent == "place_order"] or [0]
     target = rng.choice(orders) if kind in TARGETS_AN_ORDER else rng.randrange(len(runs))
     return FaultSpec(kind, delay, target, ARGS.get(kind, _no_args)(rng))

@@ -23,13 +23,12 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from ibsim import control as ibsim_control
@@ -178,7 +177,7 @@ class SoakStack:
         self.bigquery = FakeBigQuery().serve()
         self._closers.append(self.bigquery.close)
         self.bigquery.create_tables(self.project)
-        self.firestore = _firestore_client(self.emulators.firestore_host, self.project)
+        self.firestore = self.emulators.firestore_client()
         self.set_config(TRADING_CONFIG["exposure"]["overall"])
         clock = IbsimClock(start=SESSION_START, reason="soak: a fixed moment inside a session")
         self.ibsim = start_ibsim(self.procs, "default", clock=clock)
@@ -339,26 +338,6 @@ def _emulator_post(host: str, path: str, body: dict[str, Any]) -> None:
         conn.close()
     if response.status != 200:
         raise StartupError(f"Firestore emulator {path}: {response.status} {answer[:200]!r}")
-
-
-def _firestore_client(host: str, project: str) -> firestore.Client:
-    """A client for the emulator at ``host`` without touching this process's environment
-    for longer than the constructor needs it."""
-    with _env("FIRESTORE_EMULATOR_HOST", host):
-        return firestore.Client(project=project, credentials=AnonymousCredentials())
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 def _retrying(call: Callable[[], T], attempts: int = 30) -> T:

@@ -118,6 +118,16 @@ class OrderRejected(Permanent):
     direct_status = 422
 
 
+class Incomplete(Permanent):
+    """The intent ran, but part of it did not: a strategy failed, or IB rejected a leg. What
+    did run stays done (never rerun); ``details.result`` is the whole result, so the run is
+    never reported as a plain success."""
+
+    code = "incomplete"
+    outcome = "failed"
+    direct_status = 422
+
+
 class IntentFailed(Permanent):
     """The intent ran and failed for a reason retrying will not fix."""
 
@@ -190,6 +200,13 @@ class OrderStateUnknown(Retryable):
     complete. Never "not there": the next attempt searches again before sending anything."""
 
     code = "order_state_unknown"
+
+
+class OrderNotTaken(Retryable):
+    """IB certainly did not take the order (every order id tried was answered 103, duplicate
+    id): nothing exists at the broker, so a later attempt may send it, after its search."""
+
+    code = "order_not_taken"
 
 
 class IntentTimeout(Retryable):

@@ -26,10 +26,10 @@ def test_default_is_one_usd_paper_account() -> None:
     assert sc.options.reject_day_mkt_when_closed is False
 
 
-@pytest.mark.parametrize("name", ["default", "multi_currency", "futures", "two_accounts"])
+@pytest.mark.parametrize("name", scenario.available())
 def test_every_builtin_resolves_its_instruments(name: str) -> None:
     sc = scenario.load(name)
-    catalog = Catalog.builtin()
+    catalog = Catalog.builtin(extra_stocks=sc.extra_stocks)
     for account in sc.accounts:
         assert account.id.startswith("DU")
         for position in account.positions:

@@ -19,18 +19,13 @@ import pytest
 
 from tests.images.conftest import REPO
 from tests.images.offline_pip import stub_wheelhouse, view_hook
+from tests.tools import missing
 
 DOCKERFILE = REPO / "worker-image" / "Dockerfile"
 BUILD_WHEEL = REPO / "worker-image" / "build-wheel.sh"
 # What `python3 -m venv` seeds in debian:bookworm (python3-venv uses python3-pip-whl).
 DEBIAN_PYTHON = Path("/usr/bin/python3")
 DEBIAN_PIP_WHEEL = Path("/usr/share/python-wheels/pip-23.0.1-py3-none-any.whl")
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
 
 
 def _instructions() -> list[str]:
@@ -73,7 +68,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def offline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """pip settings for an offline install from the stub wheelhouse, plus the view hook."""
     if not (DEBIAN_PYTHON.is_file() and DEBIAN_PIP_WHEEL.is_file()):
-        _missing("Debian 12's python3 and python3-pip-whl (pip 23.0.1) are not installed")
+        missing("Debian 12's python3 and python3-pip-whl (pip 23.0.1) are not installed")
     root = tmp_path_factory.mktemp("offline")
     stub_wheelhouse(root / "wheels")
     return {

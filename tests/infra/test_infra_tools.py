@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
+from tests.tools import missing
+
+from .tfeval import terraform
 from .tfload import MODULE, REPO, TERRAFORM, TerraformDir
 
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
@@ -22,18 +24,9 @@ def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _missing(reason: str) -> None:
-    """Skip on a developer machine without the tool; fail in CI, where a skip would hide it."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true: {reason}")
-    pytest.skip(reason)
-
-
 def test_terraform_fmt() -> None:
-    terraform = shutil.which("terraform") or "/usr/local/bin/terraform"
-    if not os.access(terraform, os.X_OK):
-        _missing("terraform is not installed (needed for fmt -check)")
-    result = _run(terraform, "fmt", "-check", "-recursive", "-diff", "terraform/", timeout=60)
+    tool = terraform("needed for fmt -check")
+    result = _run(tool, "fmt", "-check", "-recursive", "-diff", "terraform/", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -50,7 +43,7 @@ def test_versions_are_bounded(path) -> None:
 
 def test_checkov_passes_with_zero_failed_checks() -> None:
     if not CHECKOV.exists():
-        _missing(
+        missing(
             "checkov lives in its own virtualenv (.venv-checkov, bc-python-hcl2 clashes with "
             "python-hcl2); create it with `make .venv-checkov/.installed`"
         )

@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-_TERRAFORM = shutil.which("terraform") or "/usr/local/bin/terraform"
+from tests.tools import require_tool
 
 
-def terraform() -> str:
+def terraform(why: str = "evaluates the module's expressions") -> str:
     """The terraform binary; fails under CI=true when it is missing, else skips."""
-    if not os.access(_TERRAFORM, os.X_OK):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("CI=true: terraform is not installed")
-        pytest.skip("terraform is not installed")
-    return _TERRAFORM
+    return require_tool("terraform", why, "/usr/local/bin/terraform")
 
 
 def evaluate(

@@ -27,8 +27,10 @@ from soak.collector import Seen
 from soak.probe import BrokerOrder
 from soak.reconcile import reconcile
 from soak.router import PushRouter
+from worker.broker import ib
 from worker.broker.session import BrokerSession
 from worker.envelope import digest
+from worker.errors import OrderNotTaken
 from worker.journal import order_ref
 
 ROOT = Path(__file__).parents[2]
@@ -200,8 +202,8 @@ SPY = {"con_id": 756733, "symbol": "SPY", "sec_type": "STK", "exchange": "SMART"
 SESSION = datetime(2026, 11, 18, 15, 30, tzinfo=UTC)  # a Wednesday, 10:30 New York
 
 
-def _place(session: BrokerSession, ref: str) -> dict[str, Any]:
-    order = {"action": "BUY", "quantity": 1, "order_type": "MKT", "order_ref": ref}
+def _place(session: BrokerSession, ref: str, quantity: float = 1) -> dict[str, Any]:
+    order = {"action": "BUY", "quantity": quantity, "order_type": "MKT", "order_ref": ref}
     return session.call(lambda gw: gw.place(SPY, order, lambda: None, 5.0), 10.0)
 
 
@@ -235,6 +237,29 @@ def test_an_order_after_a_restart_with_ids_rolled_back_is_placed(ibsim_factory) 
         after.stop()
     assert "error_code" not in state, state
     assert state["perm_id"]
+
+
+def test_ids_still_taken_after_every_jump_leave_the_order_unsent(
+    ibsim_factory, monkeypatch
+) -> None:
+    """When every id tried is answered 103, IB certainly has no order: the attempt ends
+    retryable (the leg stays planned and the next attempt searches, then sends), never a
+    rejection of the leg (found by the soak: a planned leg journalled ``rejected``)."""
+    monkeypatch.setattr(ib, "DUPLICATE_ID_TRIES", 1)  # no jump past the one id used before
+    sim = ibsim_factory(clock=Clock(SESSION, frozen=True), process_interval=0.02)
+    before = _session(sim, 7)
+    # IB burns the id of an order it refuses at validation and keeps no order to show for it:
+    # no later session can learn that these ids were used.
+    burned = [_place(before, f"before:{i}", quantity=0) for i in range(8)]
+    assert {state["error_code"] for state in burned} == {201}
+    before.stop()
+    sim.faults.restart_with_id_rollback(7, len(burned))
+    after = _session(sim, 7)
+    try:
+        with pytest.raises(OrderNotTaken):
+            _place(after, "after:0")
+    finally:
+        after.stop()
 
 
 # -- the soak ------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ library). Lifecycle tests run in a second or two each this way; the end-to-end f
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +16,6 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from ibsim.market import Clock
@@ -26,6 +23,7 @@ from tests.worker.pushes import JSON, push_body
 from worker.app import create_app
 from worker.broker.session import BrokerSession
 from worker.config import Settings, TradingConfig, firestore_config_loader, load_settings
+from worker.devstack.emulators import firestore_client_at
 from worker.holdings import Books
 from worker.intents import REGISTRY, IntentSpec
 from worker.intents.results import RESULTS
@@ -133,9 +131,9 @@ def inproc(
             process_interval=0.02,
         )
         settings = stack_settings(emulator_env, pubsub, sim, **env)
-        direct = firestore.Client(project=emulator_env.project, credentials=AnonymousCredentials())
+        direct = emulator_env.firestore_client()
         store_client = (
-            _client_at(firestore_host, emulator_env.project) if firestore_host else direct
+            firestore_client_at(firestore_host, emulator_env.project) if firestore_host else direct
         )
         runs = RunStore(
             store_client,
@@ -167,24 +165,6 @@ def _recorder(fake: Any) -> BigQueryRecorder:
     from tests.bigquery_fixtures import BIGQUERY_PROJECT, client_for
 
     return BigQueryRecorder(BIGQUERY_PROJECT, "ib_trading", client_for(fake))
-
-
-def _client_at(host: str, project: str) -> firestore.Client:
-    with _env("FIRESTORE_EMULATOR_HOST", host):
-        return firestore.Client(project=project, credentials=AnonymousCredentials())
-
-
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 @pytest.fixture

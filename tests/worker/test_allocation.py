@@ -64,9 +64,14 @@ def test_a_failing_strategy_freezes_only_itself(inproc) -> None:
     stack = inproc()
     strategies = {**SIXTY_FORTY, "dummy": {"weights": {"AAPL": 0.5}, "fail": True}}
     configure(stack, {"fixed_weights": 0.4, "dummy": 0.4}, strategies)
-    result = allocate(stack, "f-1").data["result"]
+    outcome = allocate(stack, "f-1")
+    # Never a plain success: failed (incomplete), with what did trade in the details.
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete")
+    result = outcome.data["error"]["details"]["result"]
     assert [f["strategy"] for f in result["failed"]] == ["dummy"]
     assert {leg["contract"]["symbol"] for leg in result["legs"]} == {"SPY", "TLT"}
+    assert {leg["status"] for leg in result["legs"]} == {"Filled"}
+    assert "AAPL" not in {leg["contract"]["symbol"] for leg in outcome.data["legs"].values()}
 
 
 def test_two_strategies_sharing_an_instrument_get_one_order(inproc) -> None:
@@ -117,3 +122,18 @@ def test_futures_are_sized_with_their_multiplier_and_fills_are_booked(inproc) ->
     [leg] = allocate(stack, "fut").data["result"]["legs"]
     assert leg["order"]["quantity"] == target
     assert holdings(stack, "fixed_weights") == {con: leg["filled"]}
+
+
+def test_a_leg_over_a_limit_stops_the_plan_before_any_order_leaves(inproc) -> None:
+    """Limits are known from the plan: one leg over a limit refuses the run before the first
+    order is sent, not after the legs ahead of it are at IB."""
+    stack = inproc()
+    weights = {"fixed_weights": {"weights": {"SPY": 0.1, "TLT": 0.4}}}
+    configure(stack, {"fixed_weights": 0.5}, weights)
+    doc = stack.firestore.collection("config").document("common")
+    doc.set({"risk": {"max_order_notional": 60_000}}, merge=True)  # SPY ~27k fits, TLT ~108k not
+    outcome = allocate(stack, "over")
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("rejected", "risk_refused")
+    assert "TLT" in outcome.data["error"]["message"]
+    assert stack.record("over")["legs"] == {}, "no leg was sent"
+    assert not outcome.data.get("legs")

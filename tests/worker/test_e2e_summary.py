@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore
 
 from tests.worker.pushes import push_body
 from worker.devstack.pubsub_setup import PushPolicy
@@ -29,7 +27,7 @@ def stack(worker_server, pubsub, ibsim_server, clean_firestore, emulator_env):
 
 
 def record(emulators, key: str) -> dict | None:
-    client = firestore.Client(project=emulators.project, credentials=AnonymousCredentials())
+    client = emulators.firestore_client()
     snap = client.collection("intent_runs").document(digest("ib-paper", key)).get()
     return snap.to_dict()
 

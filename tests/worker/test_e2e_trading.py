@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
+import yaml
 from google.cloud import firestore
 
 from ibsim.market import Clock
+from ibsim.scenario import SCENARIO_DIR as SCENARIOS
+from tests.ibsim import iblib
 from tests.worker.test_journal import broker_orders
 from worker.devstack.pubsub_setup import LocalPubSub, Outcome, PushPolicy
 from worker.journal import order_ref
@@ -49,8 +51,13 @@ class Trading:
 
     sim: Any
     pubsub: LocalPubSub
-    config: firestore.DocumentReference
+    firestore: firestore.Client
     worker_log: Path
+
+    @property
+    def config(self) -> firestore.DocumentReference:
+        """The trading config every intent reads (``config/common``)."""
+        return self.firestore.collection("config").document("common")
 
     def publish(self, intent: str, params: dict[str, Any], key: str, **attributes: str) -> None:
         """Publish one intent message with idempotency_key=key."""
@@ -64,6 +71,11 @@ class Trading:
         [outcome] = outcomes
         assert outcome.data["idempotency_key"] == key, outcome.data
         return outcome
+
+    def holdings(self, strategy: str) -> dict[str, float]:
+        """The strategy's book in Firestore ({conId: quantity})."""
+        books = self.firestore.collection("positions").document("paper")
+        return books.collection("holdings").document(strategy).get().to_dict() or {}
 
     def wait_logged(self, message: str, key: str, timeout: float = 30.0) -> None:
         """Wait until the worker logged `message` (a prefix) for idempotency key `key`."""
@@ -100,7 +112,7 @@ def trading(
     The worker re-reads the trading config on every intent (CONFIG_CACHE_SECONDS=0), so a
     test can turn the kill switch on between two intents.
     """
-    client = firestore.Client(project=emulator_env.project, credentials=AnonymousCredentials())
+    client = emulator_env.firestore_client()
 
     def start(scenario: str = "default", at: datetime = MARKET_OPEN) -> Trading:
         sim = ibsim_factory(
@@ -117,8 +129,7 @@ def trading(
             wait_ready=True,
         )
         pubsub.setup(worker.url + "/", PushPolicy(min_backoff_s=0.5, max_backoff_s=2.0))
-        config = client.collection("config").document("common")
-        return Trading(sim, pubsub, config, worker.process.log_path)
+        return Trading(sim, pubsub, client, worker.process.log_path)
 
     yield start
     client.close()
@@ -194,3 +205,152 @@ def test_a_us_market_holiday_refuses_place_order_by_market_hours(
     checks = outcome.data["error"]["details"]["checks"]
     assert [c["ok"] for c in checks if c["rule"] == "market_hours"] == [False], checks
     assert broker_orders(stack.sim, order_ref(DEPLOYMENT, "holiday-1", "order")) == set()
+
+
+def allocation_config(shares: dict[str, float], strategies: dict[str, Any]) -> dict[str, Any]:
+    """A trading config for allocation: half the net liquidation, split by ``shares``."""
+    return {"exposure": {"overall": 0.5, "strategies": shares}, "strategies": strategies}
+
+
+def test_strategies_share_fail_and_meet_rejections_through_push(
+    trading: Callable[..., Trading],
+) -> None:
+    """Two strategies sharing SPY get one order; a failing strategy freezes only its own
+    instruments; a leg IB rejects is never booked; neither of the last two is a success."""
+    stack = trading()
+    shares = {"fixed_weights": 0.5, "dummy": 0.5}
+    both_on_spy = {"fixed_weights": {"weights": {"SPY": 0.5}}, "dummy": {"weights": {"SPY": -0.2}}}
+    stack.config.set(allocation_config(shares, both_on_spy))
+    shared = stack.run("allocation", {"wait_seconds": 10}, "share-1")
+    assert shared.kind == "succeeded", shared.data
+    [leg] = shared.data["result"]["legs"]
+    [cross] = shared.data["result"]["crosses"]
+    spy = str(leg["contract"]["con_id"])
+    fixed, dummy = stack.holdings("fixed_weights")[spy], stack.holdings("dummy")[spy]
+    assert (leg["order"]["action"], leg["status"]) == ("BUY", "Filled")
+    assert fixed > 0 > dummy
+    assert fixed + dummy == leg["filled"], "one net order, the rest crossed inside"
+    assert cross["cross"]["dummy"] == dummy
+
+    # dummy now fails: its SPY stays as it is and AAPL is never ordered; fixed_weights trades.
+    failing = {**both_on_spy, "dummy": {"weights": {"SPY": -0.2, "AAPL": 0.1}, "fail": True}}
+    failing["fixed_weights"] = {"weights": {"SPY": 0.5, "TLT": 0.2}}
+    stack.config.set(allocation_config(shares, failing))
+    frozen = stack.run("allocation", {"wait_seconds": 10}, "fail-1")
+    assert (frozen.kind, frozen.data["error"]["code"]) == ("failed", "incomplete"), frozen.data
+    result = frozen.data["error"]["details"]["result"]
+    assert [f["strategy"] for f in result["failed"]] == ["dummy"]
+    assert [leg["contract"]["symbol"] for leg in result["legs"]] == ["TLT"]
+    assert stack.holdings("dummy") == {spy: dummy}
+    assert broker_orders(stack.sim, order_ref(DEPLOYMENT, "fail-1", "alloc-265598")) == set()
+
+    # IB rejects the next order (QQQ): the run says so, and nothing of it is ever booked.
+    rejecting = {**failing, "dummy": {"weights": {"SPY": -0.2}}}
+    rejecting["fixed_weights"] = {"weights": {"SPY": 0.5, "TLT": 0.2, "QQQ": 0.1}}
+    stack.config.set(allocation_config(shares, rejecting))
+    stack.sim.faults.reject_next("no margin for QQQ today")
+    refused = stack.run("allocation", {"wait_seconds": 10}, "rej-1")
+    assert (refused.kind, refused.data["error"]["code"]) == ("failed", "incomplete"), refused.data
+    [qqq] = refused.data["error"]["details"]["result"]["legs"]
+    assert (qqq["contract"]["symbol"], qqq["rejected"]) == ("QQQ", True)
+    assert "no margin for QQQ" in qqq["reason"]
+    booked = stack.run("trade_reconciliation", {}, "recon-1")
+    assert booked.kind == "succeeded", booked.data
+    assert str(qqq["contract"]["con_id"]) not in stack.holdings("fixed_weights")
+
+
+def futures_in_chunks(tmp_path: Path) -> str:
+    """ibsim's futures scenario, its MES orders filling two contracts at a time."""
+    scenario = yaml.safe_load((SCENARIOS / "futures.yaml").read_text())
+    scenario["options"]["partial_fill_size"]["FUT"] = 2
+    path = tmp_path / "futures_in_chunks.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    return str(path)
+
+
+def test_futures_sized_by_multiplier_fill_partly_and_are_booked_once(
+    trading: Callable[..., Trading], tmp_path: Path
+) -> None:
+    """MES (multiplier 5) sized from net liquidation; the order fills partly within the run,
+    the working rest is not ordered again, and each execution is booked once as it comes."""
+    stack = trading(scenario=futures_in_chunks(tmp_path))
+    mes = {"symbol": "MES", "sec_type": "FUT", "exchange": "CME", "last_trade_date": "202612"}
+    weights = {"fixed_weights": {"weights": {"MES": 1.0}, "instruments": {"MES": mes}}}
+    config = {"exposure": {"overall": 1.0, "strategies": {"fixed_weights": 1.0}}}
+    stack.config.set({**config, "strategies": weights})
+    values = stack.run("summary", {"sections": ["values"]}, "fut-values").data["result"]
+    net_liq = float(values["values"]["NetLiquidation"]["USD"])
+    plan = stack.run("allocation", {}, "fut-dry", dry_run="true").data["result"]
+    [(con, target)] = plan["targets"]["fixed_weights"].items()
+    assert target == int(net_liq / (plan["prices"][con]["price"] * 5)) > 4, plan
+
+    stack.sim.faults.freeze_fills_after(2)  # two chunks of two contracts, then nothing fills
+    first = stack.run("allocation", {"wait_seconds": 3}, "fut-1")
+    assert first.kind == "succeeded", first.data
+    [leg] = first.data["result"]["legs"]
+    assert (leg["order"]["quantity"], leg["filled"], leg["status"]) == (target, 4, "Submitted")
+    assert stack.holdings("fixed_weights") == {con: 4}, "the partial fills are booked"
+    again = stack.run("allocation", {"wait_seconds": 0}, "fut-2")
+    assert again.data["result"]["legs"] == [], "the working rest already covers the target"
+
+    stack.sim.faults.unfreeze_fills()
+    _await_position(stack.sim, int(con), 4 + target)  # the scenario's own 4 MES plus ours
+    booked = stack.run("trade_reconciliation", {}, "fut-recon-1").data["result"]
+    assert booked["booked"] == (target - 4 + 1) // 2, "one booking per remaining chunk"
+    assert stack.holdings("fixed_weights") == {con: target}
+    rebooked = stack.run("trade_reconciliation", {}, "fut-recon-2").data["result"]
+    assert rebooked["booked"] == 0, "an execution seen twice is booked once"
+    assert len(broker_orders(stack.sim, leg["order_ref"])) == 1
+
+
+def _await_position(sim: Any, con_id: int, quantity: float, timeout: float = 20.0) -> None:
+    """Wait until ibsim's account holds ``quantity`` of ``con_id`` (asked by our own client)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ib = iblib.IB()
+        iblib.connect(ib, sim.host, sim.port, client_id=92)
+        try:
+            held = {p.contract.conId: p.position for p in ib.reqPositions()}
+        finally:
+            ib.disconnect()
+        if held.get(con_id) == quantity:
+            return
+        assert time.monotonic() < deadline, f"position {held.get(con_id)} never reached {quantity}"
+        time.sleep(0.2)
+
+
+def test_a_hundred_and_ten_leg_allocation_sends_each_leg_once(
+    trading: Callable[..., Trading],
+) -> None:
+    """110 instruments: every leg submitted before any is awaited, within IB's message rate
+    (no error 100, no disconnect), each one order at the broker, all filled and booked."""
+    stack = trading(scenario="large_universe")  # 120 synthetic NYSE stocks U001..U120
+    symbols = [f"U{n:03d}" for n in range(1, 111)]
+    weights = {"fixed_weights": {"weights": dict.fromkeys(symbols, 0.008)}}
+    stack.config.set(allocation_config({"fixed_weights": 1.0}, weights))
+    before = stack.run("summary", {"sections": ["values"]}, "wide-before").data["gateway"]
+    outcome = stack.run("allocation", {"wait_seconds": 60}, "wide-1")
+    assert outcome.kind == "succeeded", outcome.data
+    legs = outcome.data["result"]["legs"]
+    assert sorted(leg["contract"]["symbol"] for leg in legs) == symbols
+    assert {leg["status"] for leg in legs} == {"Filled"}
+    assert outcome.data["gateway"]["connects"] == before["connects"], "never cut for pacing"
+    assert outcome.data["result"]["booked"] >= len(symbols)
+    held = stack.holdings("fixed_weights")
+    assert held == {str(leg["contract"]["con_id"]): leg["filled"] for leg in legs}
+    at_broker = orders_by_ref(stack.sim)
+    assert all(len(at_broker[leg["order_ref"]]) == 1 for leg in legs), "one order per leg"
+
+
+def orders_by_ref(sim: Any) -> dict[str, set[int]]:
+    """PermIds of every order at ibsim by orderRef (one client connection for all)."""
+    ib = iblib.IB()
+    iblib.connect(ib, sim.host, sim.port, client_id=93)
+    try:
+        trades = ib.reqAllOpenOrders() + ib.reqCompletedOrders(apiOnly=False)
+    finally:
+        ib.disconnect()
+    found: dict[str, set[int]] = {}
+    for trade in trades:
+        found.setdefault(trade.order.orderRef, set()).add(trade.order.permId)
+    return found

@@ -9,8 +9,6 @@ import time
 
 import pytest
 import requests
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore
 
 from tests.worker.pushes import push_body
 from worker.envelope import digest
@@ -39,7 +37,7 @@ def test_sigterm_hands_back_a_running_intent(
     )
     sender.start()
 
-    doc = firestore.Client(project=emulator_env.project, credentials=AnonymousCredentials())
+    doc = emulator_env.firestore_client()
     ref = doc.collection("intent_runs").document(digest("ib-paper", "g-1"))
     deadline = time.monotonic() + 15
     while (ref.get().to_dict() or {}).get("state") != "RUNNING":

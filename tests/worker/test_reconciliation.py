@@ -62,7 +62,8 @@ def test_a_rejected_order_is_never_booked(inproc) -> None:
     configure(stack, {"fixed_weights": 0.5}, SPY_ONLY)
     stack.sim.faults.reject_next("no margin today")
     outcome = allocate(stack, "rej")
-    [leg] = outcome.data["result"]["legs"]
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete")
+    [leg] = outcome.data["error"]["details"]["result"]["legs"]
     assert leg["rejected"] is True
     result = reconcile(stack, "r-rej")["result"]
     assert result["booked"] == 0

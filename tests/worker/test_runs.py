@@ -6,8 +6,6 @@ import concurrent.futures
 from datetime import timedelta
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore
 
 from worker import outcomes
 from worker.errors import Superseded
@@ -18,7 +16,7 @@ pytestmark = pytest.mark.emulators
 
 @pytest.fixture
 def store(emulator_env, clean_firestore) -> RunStore:
-    client = firestore.Client(project=emulator_env.project, credentials=AnonymousCredentials())
+    client = emulator_env.firestore_client()
     return RunStore(
         client, "intent_runs", "ib-paper", lease_seconds=30, retention=timedelta(days=7)
     )
@@ -210,7 +208,7 @@ def test_hostile_keys_are_stored_under_a_hash(store: RunStore, key: str) -> None
 def test_trading_config_merges_common_and_mode_documents(emulator_env, clean_firestore) -> None:
     from worker.config import firestore_config_loader, load_settings
 
-    client = firestore.Client(project=emulator_env.project, credentials=AnonymousCredentials())
+    client = emulator_env.firestore_client()
     client.collection("config").document("common").set({"tradingEnabled": True, "x": 1})
     client.collection("config").document("paper").set({"tradingEnabled": False})
     load = firestore_config_loader(client, load_settings({"TRADING_MODE": "paper"}))

@@ -16,6 +16,7 @@ class Kind(enum.Enum):
     REJECTED = "rejected"  # an order or request refused for good
     NOT_FOUND = "not_found"  # no security definition
     WARNING = "warning"
+    DELAYED_INSTEAD = "delayed_instead"  # live market data not subscribed; delayed is there
     OTHER = "other"
 
 
@@ -29,6 +30,12 @@ CODES: dict[Kind, frozenset[int]] = {
     Kind.REJECTED: frozenset({103, 104, 105, 110, 201, 203, 321, 10148}),
     Kind.NOT_FOUND: frozenset({200}),
     Kind.WARNING: frozenset({202, 399, 10197}),
+    # Answers to reqMktData (IB's message-code table): 354 not subscribed ("Delayed market data
+    # is available." when it is), 10089 needs an extra API subscription (likewise), 10167
+    # "displaying delayed market data". Not here: 10090 (part of the data is not subscribed, the
+    # rest still flows), 10168 (delayed data is not enabled either: asking again cannot help),
+    # 10197 (a competing live session holds the data, not a missing subscription).
+    Kind.DELAYED_INSTEAD: frozenset({354, 10089, 10167}),
 }
 _BY_CODE = {code: kind for kind, codes in CODES.items() for code in codes}
 
@@ -36,6 +43,11 @@ _BY_CODE = {code: kind for kind, codes in CODES.items() for code in codes}
 def classify(code: int) -> Kind:
     """The kind of an IB error code; unknown codes are ``Kind.OTHER``."""
     return _BY_CODE.get(code, Kind.OTHER)
+
+
+# The delayed market data type standing in for a live one: 1 live -> 3 delayed, 2 frozen -> 4
+# delayed frozen. Types 3 and 4 are delayed already and have nothing to fall back to.
+DELAYED_TYPE = {1: 3, 2: 4}
 
 
 def is_retryable(code: int) -> bool:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from worker.broker import codes, views
 from worker.broker.pacing import PACER, Budget
-from worker.errors import ContractNotFound, OrderStateUnknown
+from worker.errors import ContractNotFound, OrderNotTaken, OrderStateUnknown
 
 try:  # pragma: no cover - which branch runs depends on the virtualenv
     import ib_async as iblib
@@ -29,6 +30,7 @@ LIBRARY = f"{iblib.__name__} {getattr(iblib, '__version__', '?')}"
 LIVE = codes.LIVE_STATUSES
 TERMINAL = codes.TERMINAL_STATUSES
 POLL_SECONDS = 0.02
+QUOTE_FIELDS = ("bid", "ask", "last", "close")
 DUPLICATE_ID_TRIES = 14  # jumps 1..8192 ids past IB 103 answers before giving up
 CONTRACT_FIELDS = {
     "con_id": "conId",
@@ -161,14 +163,27 @@ class Gateway:
         }
 
     async def quote(self, contract: dict[str, Any], data_type: int, wait: float) -> dict[str, Any]:
-        """A fresh quote; delayed data (type 3) when live data is not subscribed (354/10167)."""
+        """A fresh quote at market data type ``data_type`` (1-4), asked again at the delayed
+        type when IB answers that live data is not subscribed (``codes.Kind.DELAYED_INSTEAD``).
+
+        Only IB's answer triggers the fallback: an empty quote is just empty (a closed market).
+        Says ``market_data_type`` (the type that produced it), ``requested_market_data_type``
+        and ``fallback``: IB's ``{"code", "message"}`` that caused the fallback, or None.
+        """
         if not contract.get("con_id"):  # market data is keyed by conId in the library
             contract = await self.contract(contract)
-        for kind in dict.fromkeys((data_type, 3)):
-            quote = await self._quote(contract, kind, wait)
-            if any(quote[k] is not None for k in ("bid", "ask", "last", "close")):
-                return quote
-        return quote
+        delayed = codes.DELAYED_TYPE.get(data_type)
+        quote, refusal = await self._quote(contract, data_type, wait, stop_on_refusal=bool(delayed))
+        used, fallback = data_type, None
+        if refusal is not None and delayed is not None:
+            used, fallback = delayed, {"code": refusal[0], "message": refusal[1]}
+            quote, _ = await self._quote(contract, delayed, wait, stop_on_refusal=False)
+        return {
+            **quote,
+            "market_data_type": used,
+            "requested_market_data_type": data_type,
+            "fallback": fallback,
+        }
 
     # -- orders (only the journal, worker/journal.py, calls these) --------------------------
     async def contract(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +230,8 @@ class Gateway:
         no longer send). A duplicate id (103) means the order was not taken: the next try jumps
         further ahead each time (1, 2, 4, ... ids), because after a gateway restart that rolled
         nextValidId back, a run of ids used by an earlier process may lie ahead, unknown to this
-        one. No acknowledgement in time raises OrderStateUnknown: the order may exist.
+        one. No acknowledgement in time raises OrderStateUnknown: the order may exist; 103 to
+        every id tried raises OrderNotTaken: it does not.
         """
         for jump in (2**n for n in range(DUPLICATE_ID_TRIES)):
             guard()
@@ -224,7 +240,9 @@ class Gateway:
             state = await self._acknowledged(trade, ack_seconds)
             if state.get("error_code") != 103:
                 return state
-        return state
+        # Not a rejection of the order itself: the leg stays planned and a later attempt
+        # (a new session, ids re-learned) sends it.
+        raise OrderNotTaken(f"IB answered 103 (duplicate order id) to {DUPLICATE_ID_TRIES} ids")
 
     async def find(self, order_ref: str, wait: float) -> dict[str, list[dict[str, Any]]]:
         """Every trace of ``order_ref`` at the broker: all clients' open orders, completed
@@ -308,25 +326,60 @@ class Gateway:
                 raise Budget(f"IB 162: {exc.message}") from None
             raise
 
-    async def _quote(self, spec: dict[str, Any], data_type: int, wait: float) -> dict[str, Any]:
-        self.ib.reqMarketDataType(data_type)
-        contract = _to_contract(spec)
-        ticker = self.ib.reqMktData(contract, "", False, False)
-        deadline = asyncio.get_running_loop().time() + wait
+    async def _quote(
+        self, spec: dict[str, Any], data_type: int, wait: float, stop_on_refusal: bool
+    ) -> tuple[dict[str, Any], tuple[int, str] | None]:
+        """One reqMktData at ``data_type``, polled until two-sided or ``wait`` has passed; with
+        ``stop_on_refusal``, also until IB refuses live data for it (then that code and text).
+
+        Not stopping on a refusal matters for the delayed types: IB sends 10167 to announce the
+        delayed data it then streams on the same request.
+        """
+        refusals: dict[int, tuple[int, str]] = {}
+
+        def on_error(req_id: int, code: int, message: str, *_: Any) -> None:
+            if codes.classify(code) is codes.Kind.DELAYED_INSTEAD:
+                refusals.setdefault(req_id, (code, message))
+
+        self.ib.errorEvent += on_error  # from before the request: no answer slips past
         try:
-            while asyncio.get_running_loop().time() < deadline:
-                if views.num(ticker.bid) and views.num(ticker.ask):
-                    break
-                await asyncio.sleep(POLL_SECONDS)
+            self.ib.reqMarketDataType(data_type)
+            contract = _to_contract(spec)
+            ticker = self.ib.reqMktData(contract, "", False, False)
+            self._forget_earlier(ticker)
+            req_id = self._ticker_req_id(ticker)
+            try:
+                await self._await_quote(
+                    ticker, wait, lambda: stop_on_refusal and req_id in refusals
+                )
+            finally:
+                self.ib.cancelMktData(contract)
         finally:
-            self.ib.cancelMktData(contract)
-        return {
-            "bid": views.num(ticker.bid),
-            "ask": views.num(ticker.ask),
-            "last": views.num(ticker.last),
-            "close": views.num(ticker.close),
-            "market_data_type": data_type,
-        }
+            self.ib.errorEvent -= on_error
+        prices = {k: views.num(getattr(ticker, k)) for k in QUOTE_FIELDS}
+        return prices, refusals.get(req_id)
+
+    def _ticker_req_id(self, ticker: Any) -> int:
+        """The reqId reqMktData gave ``ticker`` (IB's errors name it). Both libraries keep it
+        in ``wrapper.ticker2ReqId`` and reqMktData returns the ticker alone."""
+        return int(self.ib.wrapper.ticker2ReqId["mktData"].get(ticker, 0))
+
+    @staticmethod
+    def _forget_earlier(ticker: Any) -> None:
+        """ib_async hands back the same Ticker for the same contract, still holding what an
+        earlier request got: unless cleared, those prices would pass for this request's answer
+        (and hide IB refusing it). No await came between: nothing of this request is lost."""
+        for name in QUOTE_FIELDS:
+            setattr(ticker, name, math.nan)
+
+    @staticmethod
+    async def _await_quote(ticker: Any, wait: float, refused: Callable[[], bool]) -> None:
+        """Until ``ticker`` is two-sided, ``refused()`` or ``wait`` seconds have passed."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while asyncio.get_running_loop().time() < deadline and not refused():
+            if views.num(ticker.bid) and views.num(ticker.ask):
+                return
+            await asyncio.sleep(POLL_SECONDS)
 
     def _new_order(self, spec: dict[str, Any]) -> Any:
         order = iblib.Order(

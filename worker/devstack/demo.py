@@ -17,17 +17,16 @@ CONFIG_CACHE_SECONDS (15 s), and place_order already reads it (the kill switch).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from worker.devstack.emulators import firestore_client_at
 from worker.devstack.pubsub_setup import LocalPubSub, Outcome, describe_outcome
 from worker.names import names as shared_names
 
@@ -125,31 +124,12 @@ def firestore_config_writer(host: str, project: str) -> ConfigWriter:
         host: The emulator's host:port (FIRESTORE_EMULATOR_HOST of the stack).
         project: The project id the worker reads.
     """
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore
-
-    # The client finds the emulator only through the environment, read when it is created.
-    with _environment("FIRESTORE_EMULATOR_HOST", host):
-        client = firestore.Client(project=project, credentials=AnonymousCredentials())
-    document = client.document(*CONFIG_DOCUMENT)
+    document = firestore_client_at(host, project).document(*CONFIG_DOCUMENT)
 
     def write(config: Mapping[str, Any]) -> None:
         document.set(dict(config), timeout=10)
 
     return write
-
-
-@contextlib.contextmanager
-def _environment(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
 
 
 @dataclass

@@ -8,11 +8,15 @@ the group id is gcloud's pid either way, and stopping signals that group only.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worker.devstack.processes import (
     ManagedProcess,
@@ -21,6 +25,9 @@ from worker.devstack.processes import (
     port_open,
     wait_until,
 )
+
+if TYPE_CHECKING:
+    from google.cloud import firestore
 
 DEFAULT_PROJECT = "demo-ib-local"
 START_TIMEOUT_S = 60.0
@@ -56,6 +63,10 @@ class Emulators:
             "PUBSUB_PROJECT_ID": self.project,
             "GOOGLE_CLOUD_PROJECT": self.project,
         }
+
+    def firestore_client(self) -> firestore.Client:
+        """Return a Firestore client on this emulator (see ``firestore_client_at``)."""
+        return firestore_client_at(self.firestore_host, self.project)
 
     def reset_firestore(self) -> None:
         """Delete every document in the emulator's default database (between tests)."""
@@ -180,6 +191,36 @@ def reset_firestore(firestore_host: str, project: str) -> None:
         conn.close()
     if resp.status != 200:
         raise RuntimeError(f"Firestore emulator reset failed: {resp.status} {body[:200]!r}")
+
+
+def firestore_client_at(host: str, project: str) -> firestore.Client:
+    """Return a Firestore client on the emulator at ``host`` (host:port), whatever the
+    environment of this process says.
+
+    The client library finds an emulator only through FIRESTORE_EMULATOR_HOST, read once in the
+    constructor; the variable is set for that call alone, so the environment (and every client
+    created later) is left as it was.
+    """
+    # Imported here: most users of this module (starting and stopping the emulators) never
+    # build a client, so they need not load the Firestore library and gRPC with it.
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    with _environment("FIRESTORE_EMULATOR_HOST", host):
+        return firestore.Client(project=project, credentials=AnonymousCredentials())
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def _open(host_port: str) -> bool:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from worker import strategies
 from worker.config import TradingRules
-from worker.errors import IntentFailed, InvalidParams, RiskRefused
+from worker.errors import Incomplete, IntentFailed, InvalidParams, RiskRefused
 from worker.holdings import Books, pro_rata
 from worker.intents import trading
 from worker.intents.base import Context, IntentSpec
@@ -73,7 +73,20 @@ def run(ctx: Context, params: AllocationParams) -> dict[str, Any]:
     legs = [{**leg, "strategies": served.get(leg["leg_id"], {})} for leg in legs]
     booked = trading.book_fills(ctx, books, legs)
     summary = {k: plan[k] for k in ("strategies", "failed", "held", "crosses")}
-    return {"legs": legs, "booked": booked, **summary}
+    result = {"legs": legs, "booked": booked, **summary}
+    _fail_if_incomplete(result)
+    return result
+
+
+def _fail_if_incomplete(result: dict[str, Any]) -> None:
+    """A failed strategy or a rejected leg makes the outcome ``failed`` (``incomplete``),
+    the whole result in its details: the earlier system called such a run a success."""
+    failed = [f["strategy"] for f in result["failed"]]
+    rejected = [leg["leg_id"] for leg in result["legs"] if leg.get("rejected")]
+    if failed or rejected:
+        problems = [f"strategies failed: {failed}"] if failed else []
+        problems += [f"legs rejected by IB: {rejected}"] if rejected else []
+        raise Incomplete("; ".join(problems) + "; the rest traded", {"result": result})
 
 
 def _selected(rules: TradingRules, params: AllocationParams) -> list[str]:
@@ -114,7 +127,7 @@ def _plan(
         "strategies": {s: {"notes": sig.notes, "state": sig.state} for s, sig in signals.items()},
         "failed": failed,
         "held": held,
-        "prices": {str(c): {"price": p.price, "source": p.price_source} for c, p in by_con.items()},
+        "prices": {str(c): _price_entry(p) for c, p in by_con.items()},
         "targets": _str_keys(book.targets),
         "holdings": _str_keys(book.holdings),
         "inflight": _str_keys(book.inflight),
@@ -184,10 +197,17 @@ def _priced(
 ) -> Priced:
     contract = trading.contract(ctx, instrument.model_dump())
     contract["exchange"] = instrument.exchange  # route as configured (SMART), not the listing
-    price, source = trading.price_of(trading.quote(ctx, contract, rules.market_data_type))
+    quote = trading.quote(ctx, contract, rules.market_data_type)
+    price, source = trading.price_of(quote)
     if price is None:
         raise IntentFailed(f"no price for {key}: no quote, last trade or close")
-    return Priced(key, contract, price, source, account.to_base(1.0, contract["currency"]))
+    fx = account.to_base(1.0, contract["currency"])
+    return Priced(key, contract, price, source, fx, trading.data_used(quote))
+
+
+def _price_entry(instrument: Priced) -> dict[str, Any]:
+    """The plan's price of one instrument, where it came from and which market data type."""
+    return {"price": instrument.price, "source": instrument.price_source, **instrument.market_data}
 
 
 def _inflight(ctx: Context, books: Books) -> dict[str, dict[int, float]]:
@@ -255,8 +275,12 @@ def _send(
     checks: list[Check],
     wait: float,
 ) -> list[dict[str, Any]]:
-    """Register each leg's strategy shares, then send every leg, then await them all."""
-    gate.enforce([c for c in checks if not c.subject])  # plan-wide: gross leverage
+    """Check every leg still to send, register each leg's strategy shares, send every leg,
+    then await them all. All limits are known from the plan, so a leg over one refuses the
+    run before the first order leaves (a resumed run skips legs already at IB)."""
+    journalled = journal.legs
+    to_send = {leg["contract"]["symbol"] for leg in plan["legs"] if leg["id"] not in journalled}
+    gate.enforce([c for c in checks if not c.subject or c.subject in to_send])
     for leg in plan["legs"]:
         ref = journal.order_ref(leg["id"])
         books.register_order(ref, leg["shares"], key=ctx.key, con_id=leg["contract"]["con_id"])

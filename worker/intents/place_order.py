@@ -21,6 +21,7 @@ from worker.intents.base import Context, IntentSpec
 from worker.risk import RiskGate
 
 LEG = "order"
+REPORTED = ("price", "price_source", "market_data_type", "market_data_fallback")
 
 
 class PlaceOrderParams(BaseModel):
@@ -61,7 +62,7 @@ def run(ctx: Context, params: PlaceOrderParams) -> dict[str, Any]:
     view = trading.order_view(plan["contract"], plan["order"], plan["price"])
     gate, account = RiskGate(config.risk), trading.account_view(ctx)
     checks = gate.order_checks(view, account) + gate.plan_checks([view], account)
-    report = {"price": plan["price"], "price_source": plan["price_source"]}
+    report = {k: plan.get(k) for k in REPORTED}  # .get: plans recorded before a key existed
     report["checks"] = [c.as_dict() for c in checks]
     leg = ctx.orders.place(
         LEG, plan["contract"], plan["order"], approve=lambda: gate.enforce(checks)
@@ -86,9 +87,10 @@ def _plan(ctx: Context, params: PlaceOrderParams, data_type: int) -> dict[str, A
     }
     contract = trading.contract(ctx, spec)
     contract["exchange"] = params.exchange  # route as asked, not the listing exchange
-    price, source = params.limit_price, "limit"
+    price, source, quote = params.limit_price, "limit", {}
     if price is None:
-        price, source = trading.price_of(trading.quote(ctx, contract, data_type))
+        quote = trading.quote(ctx, contract, data_type)
+        price, source = trading.price_of(quote)
     if price is None:
         raise IntentFailed(f"no price for {params.symbol}: no quote, last trade or close")
     order = {
@@ -98,7 +100,13 @@ def _plan(ctx: Context, params: PlaceOrderParams, data_type: int) -> dict[str, A
         "limit_price": params.limit_price,
         "tif": params.tif,
     }
-    return {"contract": contract, "order": order, "price": price, "price_source": source}
+    return {
+        "contract": contract,
+        "order": order,
+        "price": price,
+        "price_source": source,
+        **trading.data_used(quote),
+    }
 
 
 SPEC = IntentSpec(

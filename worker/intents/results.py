@@ -53,10 +53,23 @@ class Summary(_Open):
     fills: list[dict[str, Any]] | None = None
 
 
+class MarketDataFallback(_Open):
+    """Why a quote came from delayed data: IB's answer refusing live data."""
+
+    code: int = Field(description="IB error code, e.g. 354 (live data not subscribed)")
+    message: str = Field(description="IB's text")
+
+
 class PlaceOrder(_Open):
     legs: list[Leg]
     price: float | None = None
     price_source: str | None = Field(None, description="midpoint, last, close or limit")
+    market_data_type: int | None = Field(
+        None, description="Market data type of the quote priced from (1-4); none for limit"
+    )
+    market_data_fallback: MarketDataFallback | None = Field(
+        None, description="Set when IB refused live data and delayed data priced the order"
+    )
     checks: list[Check] = Field(default_factory=list)
     dry_run: bool = False
 

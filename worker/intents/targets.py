@@ -26,6 +26,7 @@ class Priced:
     price: float
     price_source: str
     fx: float  # base currency per unit of the contract's currency
+    market_data: dict[str, Any] = field(default_factory=dict)  # trading.data_used of the quote
 
     @property
     def con_id(self) -> int:

@@ -31,10 +31,20 @@ def contract(ctx: Context, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def quote(ctx: Context, qualified: dict[str, Any], data_type: int) -> dict[str, Any]:
-    """A fresh quote of ``qualified`` (delayed data when live data is not subscribed)."""
+    """A fresh quote of ``qualified``: delayed data when IB says live data is not subscribed,
+    the type used and IB's reason in ``market_data_type`` and ``fallback`` (Gateway.quote)."""
     return ctx.broker.call(
         lambda gw: gw.quote(qualified, data_type, QUOTE_SECONDS), ctx.timeout + 2 * QUOTE_SECONDS
     )
+
+
+def data_used(quote_: dict[str, Any]) -> dict[str, Any]:
+    """What a result says next to a quoted price: the market data type that produced it and,
+    when IB refused live data, the fallback's ``{"code", "message"}`` (None without a quote)."""
+    return {
+        "market_data_type": quote_.get("market_data_type"),
+        "market_data_fallback": quote_.get("fallback"),
+    }
 
 
 def price_of(quote_: dict[str, Any]) -> tuple[float | None, str]:
