@@ -62,6 +62,19 @@ def test_close_all_cancels_ours_then_flattens_the_named_positions(inproc) -> Non
     assert [t.order.orderRef for t in orders] == [""], "the manual order is still working"
 
 
+def test_a_close_ib_rejects_is_never_reported_as_done(inproc) -> None:
+    stack = inproc()
+    stack.sim.faults.reject_next("no short sale locate today")
+    reply = stack.push("close_all", {"symbols": ["TLT", "AAPL"]}, "m-j", idempotency_key="rj")
+    assert reply.status_code == 200, reply.json
+    [outcome] = stack.outcomes(1)
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete")
+    legs = outcome.data["error"]["details"]["result"]["legs"]
+    assert sorted(leg.get("rejected", False) for leg in legs) == [False, True]
+    positions, _ = broker(stack.sim)
+    assert len(positions.keys() & {"TLT", "AAPL"}) == 1, "one closed, the rejected one still held"
+
+
 def test_close_all_needs_a_selection(inproc) -> None:
     stack = inproc()
     assert stack.push("close_all", {}, "m-n", idempotency_key="none").status_code == 200

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from worker import strategies
 from worker.config import TradingRules
-from worker.errors import Incomplete, IntentFailed, InvalidParams, RiskRefused
+from worker.errors import IntentFailed, InvalidParams, RiskRefused
 from worker.holdings import Books, pro_rata
 from worker.intents import trading
 from worker.intents.base import Context, IntentSpec
@@ -74,19 +74,8 @@ def run(ctx: Context, params: AllocationParams) -> dict[str, Any]:
     booked = trading.book_fills(ctx, books, legs)
     summary = {k: plan[k] for k in ("strategies", "failed", "held", "crosses")}
     result = {"legs": legs, "booked": booked, **summary}
-    _fail_if_incomplete(result)
+    trading.fail_if_incomplete(result, [f["strategy"] for f in plan["failed"]])
     return result
-
-
-def _fail_if_incomplete(result: dict[str, Any]) -> None:
-    """A failed strategy or a rejected leg makes the outcome ``failed`` (``incomplete``),
-    the whole result in its details: the earlier system called such a run a success."""
-    failed = [f["strategy"] for f in result["failed"]]
-    rejected = [leg["leg_id"] for leg in result["legs"] if leg.get("rejected")]
-    if failed or rejected:
-        problems = [f"strategies failed: {failed}"] if failed else []
-        problems += [f"legs rejected by IB: {rejected}"] if rejected else []
-        raise Incomplete("; ".join(problems) + "; the rest traded", {"result": result})
 
 
 def _selected(rules: TradingRules, params: AllocationParams) -> list[str]:

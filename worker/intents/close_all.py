@@ -69,7 +69,9 @@ def run(ctx: Context, params: CloseAllParams) -> dict[str, Any]:
         books.register_order(ctx.orders.order_ref(leg["id"]), leg["shares"], key=ctx.key)
         ctx.orders.place(leg["id"], leg["contract"], leg["order"])
     legs = ctx.orders.settle([leg["id"] for leg in plan["legs"]], params.wait_seconds)
-    return {"legs": legs, "booked": trading.book_fills(ctx, books, legs), **report}
+    result = {"legs": legs, "booked": trading.book_fills(ctx, books, legs), **report}
+    trading.fail_if_incomplete(result)
+    return result
 
 
 def _wanted_order(order: dict[str, Any], params: CloseAllParams, books: Books) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from worker.config import TradingRules, trading_rules
+from worker.errors import Incomplete
 from worker.holdings import Books, book_executions
 from worker.intents.base import Context
 from worker.risk import AccountView, OrderView
@@ -80,3 +81,15 @@ def book_fills(ctx: Context, books: Books, legs: list[dict[str, Any]]) -> int:
     fills = ctx.broker.call(lambda gw: gw.executions(ctx.account), ctx.timeout)
     booked, _, _ = book_executions(books, [f for f in fills if f["order_ref"] in refs], ctx.key)
     return booked
+
+
+def fail_if_incomplete(result: dict[str, Any], failed_strategies: list[str] | None = None) -> None:
+    """A run in which IB rejected a leg (or a strategy failed) is never a plain success: its
+    outcome is ``failed`` (``incomplete``), the whole result in the details. The earlier system
+    reported such runs as successes."""
+    failed = failed_strategies or []
+    rejected = [leg["leg_id"] for leg in result["legs"] if leg.get("rejected")]
+    if failed or rejected:
+        problems = [f"strategies failed: {failed}"] if failed else []
+        problems += [f"legs rejected by IB: {rejected}"] if rejected else []
+        raise Incomplete("; ".join(problems) + "; the rest traded", {"result": result})
