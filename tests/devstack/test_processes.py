@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -226,3 +227,15 @@ def test_children_are_stopped_when_the_parent_is_killed(tmp_path: Path) -> None:
     while group_members(child):
         assert time.monotonic() < deadline, "reaper did not stop the orphaned group"
         time.sleep(0.1)
+
+
+def test_free_ports_lie_below_the_range_outgoing_connections_use() -> None:
+    """A port from the ephemeral range can be taken by any client's next connection before
+    the child binds it; ours are picked below it, distinct, and bindable."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(20)]
+    assert len(set(ports)) == len(ports)
+    assert all(port < low for port in ports), (low, ports)
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))

@@ -137,8 +137,18 @@ def start_emulators(
         timeout: Seconds to wait for each emulator.
 
     Returns:
-        The running emulators. On failure both are stopped before the error propagates.
+        The running emulators. On failure both are stopped before the error propagates; a port
+        taken between picking and binding it is tried once more on new ports.
     """
+    try:
+        return _start_emulators(run_dir, project, timeout)
+    except StartupError as exc:
+        if "Address already in use" not in str(exc):
+            raise
+        return _start_emulators(run_dir, project, timeout)
+
+
+def _start_emulators(run_dir: Path, project: str, timeout: float) -> Emulators:
     began = time.monotonic()
     pubsub_port, firestore_port = free_port(), free_port()
     procs: list[ManagedProcess] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import random
 import re
 import signal
 import socket
@@ -38,16 +39,48 @@ class StartupError(RuntimeError):
     """A child did not become ready in time, or exited while starting."""
 
 
+_LOWEST_PORT = 15000
+_given_ports: set[int] = set()
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago.
 
+    Picked below the kernel's ephemeral range: a port the kernel hands out (bind to 0) is also
+    what it gives the next outgoing connection, and with many clients connecting during tests
+    that connection took the port before the child bound it (seen: the Firestore emulator
+    exiting "Address already in use"). Below the range only another listener can take it.
+
     Returns:
-        The port number. Another process may take it before the caller binds it; the children
-        we start on it fail loudly (StartupError) in that case rather than silently.
+        The port number. Another process may still take it before the caller binds it; the
+        children we start on it fail loudly (StartupError) in that case rather than silently.
     """
+    top = _ephemeral_low() - 1
+    for _ in range(100):
+        port = random.randint(_LOWEST_PORT, top)  # noqa: S311 - not for security
+        if port not in _given_ports and _bindable(port):
+            _given_ports.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return max(int(text.split()[0]), _LOWEST_PORT + 1000)
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default range starts here
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
