@@ -17,7 +17,6 @@ Parts (all on 127.0.0.1, stopped in reverse order even when start-up fails):
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -40,13 +39,13 @@ from worker.devstack.clock import IbsimClock
 from worker.devstack.emulators import (
     DEFAULT_PROJECT,
     Emulators,
+    firestore_admin,
     firestore_argv,
     start_emulators,
 )
 from worker.devstack.processes import (
     ManagedProcess,
     ProcessStack,
-    StartupError,
     free_port,
     port_open,
     wait_until,
@@ -295,7 +294,7 @@ class SoakStack:
             "export_directory": str(directory),
         }
         path = f"/emulator/v1/projects/{self.project}:export"
-        _emulator_post(self.emulators.firestore_host, path, body)
+        firestore_admin(self.emulators.firestore_host, "POST", path, body, timeout=30)
         [metadata] = directory.glob("*/*.overall_export_metadata")
         return str(metadata)
 
@@ -325,19 +324,6 @@ _PORTS = {
     "fs_proxy": lambda p: [p.port],
     "ps_proxy": lambda p: [p.port],
 }
-
-
-def _emulator_post(host: str, path: str, body: dict[str, Any]) -> None:
-    hostname, port = host.rsplit(":", 1)
-    conn = http.client.HTTPConnection(hostname, int(port), timeout=30)
-    try:
-        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        answer = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise StartupError(f"Firestore emulator {path}: {response.status} {answer[:200]!r}")
 
 
 def _retrying(call: Callable[[], T], attempts: int = 30) -> T:

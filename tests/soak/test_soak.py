@@ -27,6 +27,7 @@ from soak.collector import Seen
 from soak.probe import BrokerOrder
 from soak.reconcile import reconcile
 from soak.router import PushRouter
+from tests.worker.conftest import ready_session
 from worker.broker import ib
 from worker.broker.session import BrokerSession
 from worker.envelope import digest
@@ -207,13 +208,6 @@ def _place(session: BrokerSession, ref: str, quantity: float = 1) -> dict[str, A
     return session.call(lambda gw: gw.place(SPY, order, lambda: None, 5.0), 10.0)
 
 
-def _session(sim: Any, client_id: int) -> BrokerSession:
-    session = BrokerSession(sim.host, sim.port, client_id, 3.0)
-    session.start()
-    assert session.wait_ready(15), "the IB session never became ready"
-    return session
-
-
 def test_an_order_after_a_restart_with_ids_rolled_back_is_placed(ibsim_factory) -> None:
     """Found by ``make soak RUNS=200 SEED=1``, batch 11 (kill_instance: the worker SIGKILLed,
     its gateway restarted with nextValidId 33 lower, the worker restarted): leg alloc-265598
@@ -225,12 +219,12 @@ def test_an_order_after_a_restart_with_ids_rolled_back_is_placed(ibsim_factory) 
     restarts with nextValidId six lower, a new session of the same clientId places one order.
     """
     sim = ibsim_factory(clock=Clock(SESSION, frozen=True), process_interval=0.02)
-    before = _session(sim, 7)
+    before = ready_session(sim, 7)
     used = [_place(before, f"before:{i}")["order_id"] for i in range(6)]
     before.stop()  # the instance dies, and with it its memory of the ids it used
     assert used == list(range(used[0], used[0] + 6)), "one run of consecutive ids"
     sim.faults.restart_with_id_rollback(7, len(used))  # its gateway comes back ids lower
-    after = _session(sim, 7)
+    after = ready_session(sim, 7)
     try:
         state = _place(after, "after:0")
     finally:
@@ -247,14 +241,14 @@ def test_ids_still_taken_after_every_jump_leave_the_order_unsent(
     rejection of the leg (found by the soak: a planned leg journalled ``rejected``)."""
     monkeypatch.setattr(ib, "DUPLICATE_ID_TRIES", 1)  # no jump past the one id used before
     sim = ibsim_factory(clock=Clock(SESSION, frozen=True), process_interval=0.02)
-    before = _session(sim, 7)
+    before = ready_session(sim, 7)
     # IB burns the id of an order it refuses at validation and keeps no order to show for it:
     # no later session can learn that these ids were used.
     burned = [_place(before, f"before:{i}", quantity=0) for i in range(8)]
     assert {state["error_code"] for state in burned} == {201}
     before.stop()
     sim.faults.restart_with_id_rollback(7, len(burned))
-    after = _session(sim, 7)
+    after = ready_session(sim, 7)
     try:
         with pytest.raises(OrderNotTaken):
             _place(after, "after:0")

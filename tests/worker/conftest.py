@@ -81,6 +81,16 @@ class Stack:
         return got
 
 
+def ready_session(sim: Any, client_id: int) -> BrokerSession:
+    """A broker session of our own on ``sim``, connected and ready; the caller stops it."""
+    session = BrokerSession(sim.host, sim.port, client_id, 3.0)
+    session.start()
+    if not session.wait_ready(15):
+        session.stop()
+        raise AssertionError("the IB session never became ready")
+    return session
+
+
 def stack_settings(emulators: Any, pubsub: Any, sim: Any, **env: str) -> Settings:
     return load_settings(
         {

@@ -14,9 +14,8 @@ import yaml
 
 from ibsim.market import Clock
 from ibsim.scenario import SCENARIO_DIR
-from tests.worker.conftest import MARKET_OPEN
+from tests.worker.conftest import MARKET_OPEN, ready_session
 from worker.broker.ib import Gateway
-from worker.broker.session import BrokerSession
 from worker.intents.trading import QUOTE_SECONDS
 
 pytestmark = pytest.mark.ib_client  # also under ib_insync: errorEvent and reqIds in both
@@ -112,10 +111,8 @@ def test_the_gateway_falls_back_on_the_error_without_waiting(
     ibsim_factory: Callable[..., Any], delayed_only: str, asked: int, used: int
 ) -> None:
     sim = ibsim_factory(scenario=delayed_only, clock=Clock(MARKET_OPEN, frozen=True))
-    session = BrokerSession(sim.host, sim.port, 17, 3.0)
-    session.start()
+    session = ready_session(sim, 17)
     try:
-        assert session.wait_ready(15), "the IB session never became ready"
         wait = 10.0
         for attempt in range(2):  # the second on a ticker the library kept from the first
             started = time.monotonic()
@@ -135,10 +132,8 @@ def test_a_delayed_type_has_nothing_to_fall_back_to(
     ibsim_factory: Callable[..., Any], delayed_only: str
 ) -> None:
     sim = ibsim_factory(scenario=delayed_only, clock=Clock(MARKET_OPEN, frozen=True))
-    session = BrokerSession(sim.host, sim.port, 18, 3.0)
-    session.start()
+    session = ready_session(sim, 18)
     try:
-        assert session.wait_ready(15), "the IB session never became ready"
         quote = session.call(lambda gw: gw.quote(SPY, 3, 5.0), 15.0)
     finally:
         session.stop()

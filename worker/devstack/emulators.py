@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import time
@@ -191,16 +192,34 @@ def reset_firestore(firestore_host: str, project: str) -> None:
     Raises:
         RuntimeError: The emulator refused the request.
     """
+    path = f"/emulator/v1/projects/{project}/databases/(default)/documents"
+    firestore_admin(firestore_host, "DELETE", path)
+
+
+def firestore_admin(
+    firestore_host: str,
+    method: str,
+    path: str,
+    body: dict[str, object] | None = None,
+    timeout: float = 10.0,
+) -> None:
+    """One call to the Firestore emulator's own REST API (``/emulator/v1/...``: reset, export).
+
+    Raises:
+        RuntimeError: The emulator answered anything but 200.
+    """
     host, port = firestore_host.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        conn.request("DELETE", f"/emulator/v1/projects/{project}/databases/(default)/documents")
+        payload = json.dumps(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, payload, headers)
         resp = conn.getresponse()
-        body = resp.read()
+        answer = resp.read()
     finally:
         conn.close()
     if resp.status != 200:
-        raise RuntimeError(f"Firestore emulator reset failed: {resp.status} {body[:200]!r}")
+        raise RuntimeError(f"Firestore emulator {method} {path}: {resp.status} {answer[:200]!r}")
 
 
 def firestore_client_at(host: str, project: str) -> firestore.Client:
