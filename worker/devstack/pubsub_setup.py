@@ -32,6 +32,8 @@ from worker.names import names as shared_names
 _FAST_BATCH = pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0)
 # The emulator answers an empty pull after ~2 s; never block one pull longer than this.
 _PULL_SLICE_S = 2.0
+# A pull is never sent with less time than this (see _pull_iter).
+_MIN_PULL_S = 0.25
 # The worker's route for dead-letter pushes, shared with terraform.
 DEAD_LETTER_PATH: str = shared_names()["pubsub"]["dead_letter_push_path"]
 # As in terraform: the dead-letter route reads one record and publishes one outcome, no IB call.
@@ -310,11 +312,13 @@ class LocalPubSub:
         while count < expected and (remaining := deadline - time.monotonic()) > 0:
             try:
                 # A long poll: the emulator returns as soon as a message is there.
+                # Never a near-zero deadline: gRPC then cuts the stream (CANCELLED,
+                # RST_STREAM) instead of answering DEADLINE_EXCEEDED.
                 resp = self.subscriber.pull(
                     request={"subscription": path, "max_messages": expected - count},
-                    timeout=min(remaining, _PULL_SLICE_S + 1),
+                    timeout=max(min(remaining, _PULL_SLICE_S + 1), _MIN_PULL_S),
                 )
-            except gexc.DeadlineExceeded:
+            except (gexc.DeadlineExceeded, gexc.Cancelled):
                 continue
             if resp.received_messages:
                 ack_ids = [m.ack_id for m in resp.received_messages]
