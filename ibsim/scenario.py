@@ -19,6 +19,8 @@ are errors, so a typo never silently falls back to a default. Example::
       partial_fill_size: {STK: 1000, FUT: 20, CASH: 1000000}
       commissions: {stock_per_share: 0.0035}
       margin: {stock_initial: 0.25}
+      live_market_data: true         # false: 354 to types 1/2, delayed data to 3/4
+      delayed_market_data: true      # with live false, false too: 10168 to 3/4 (no data at all)
 
 ``extra_stocks`` adds ``count`` (1 to 1000) synthetic US stocks named ``<prefix><NNN>`` (a prefix
 of 1 to 4 uppercase letters, the number zero-padded to three digits) to the catalog, for tests
@@ -115,6 +117,7 @@ class Options:
     margin: Margin = field(default_factory=Margin)
     fx_odd_lot: float = 20_000.0  # IDEALPRO minimum in base currency units (below: a warning)
     live_market_data: bool = True  # the login has live data (False: delayed only, as unpaid)
+    delayed_market_data: bool = True  # without live data: delayed is enabled (False: no data)
 
 
 @dataclass(frozen=True)

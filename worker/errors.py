@@ -136,6 +136,11 @@ class IntentFailed(Permanent):
     direct_status = 422
 
 
+class NoPrice(IntentFailed):
+    """No quote, last trade or close to size or check an order with (IB's reason, if it gave
+    one, in the message). An allocation freezes only the strategies that need the instrument."""
+
+
 class ContractNotFound(Permanent):
     """IB knows no contract matching the spec (error 200), or several do."""
 

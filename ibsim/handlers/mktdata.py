@@ -13,6 +13,8 @@ What a gateway does, and ibsim with it:
 - marketDataType: with live data (a scenario option, on by default) the data is live (1) while
   the market trades, whatever type was asked; frozen (2) after hours when 2 or 4 was asked.
   Without live data: 1 and 2 are error 354; 3 is delayed; 4 delayed, frozen after hours.
+  Without delayed data either (scenario option ``delayed_market_data``): 1 and 2 are 354 without
+  "Delayed market data is available.", 3 and 4 are 10168.
   Each switch is announced with a marketDataType message.
 """
 
@@ -36,7 +38,9 @@ SAMPLE_SECONDS = 0.25  # IB's top-of-book sampling interval for stocks and futur
 MDOFF = "mdoff"
 GENERIC = {"165": "Misc. Stats", "233": "RTVolume", "236": "Shortable"}
 STOCKS_ONLY = frozenset({"236"})
-NOT_SUBSCRIBED = "Requested market data is not subscribed. Delayed market data is available."
+NOT_SUBSCRIBED = "Requested market data is not subscribed."
+DELAYED_AVAILABLE = "Delayed market data is available."
+DELAYED_NOT_ENABLED = "Delayed market data is not enabled."
 SNAPSHOT_GENERIC = "Snapshot market data subscription is not applicable to generic ticks"
 
 
@@ -52,7 +56,7 @@ def req_mkt_data(s: Session, fields: list[str]) -> None:
         raise BadRequest(SNAPSHOT_GENERIC)
     ticker = Ticker(inst, s.market_data_type, generic)
     if data_type(s, ticker) is None:
-        s.error(req.req_id, 354, NOT_SUBSCRIBED)
+        s.error(req.req_id, *refusal(s, ticker))
         return
     sample(s, req.req_id, ticker)
     if req.snapshot:
@@ -83,14 +87,24 @@ def cancel_mkt_data(s: Session, fields: list[str]) -> None:
 
 
 def data_type(s: Session, ticker: Ticker) -> int | None:
-    """The marketDataType the subscription gets now; None = not subscribed (354)."""
+    """The marketDataType the subscription gets now; None = not subscribed (see refusal)."""
     trading = s.sim.market.is_open(ticker.instrument, outside_rth=True)
     frozen_wanted = ticker.requested_type in (2, 4)
-    if s.sim.scenario.options.live_market_data:
+    options = s.sim.scenario.options
+    if options.live_market_data:
         return 2 if frozen_wanted and not trading else 1
-    if ticker.requested_type in (1, 2):
+    if ticker.requested_type in (1, 2) or not options.delayed_market_data:
         return None
     return 4 if frozen_wanted and not trading else 3
+
+
+def refusal(s: Session, ticker: Ticker) -> tuple[int, str]:
+    """IB's error code and text for a subscription data_type refuses."""
+    if s.sim.scenario.options.delayed_market_data:
+        return 354, f"{NOT_SUBSCRIBED} {DELAYED_AVAILABLE}"
+    if ticker.requested_type in (1, 2):
+        return 354, NOT_SUBSCRIBED
+    return 10168, f"{NOT_SUBSCRIBED} {DELAYED_NOT_ENABLED}"
 
 
 def sample_due(s: Session, now: float) -> None:

@@ -126,20 +126,42 @@ def test_frozen_type_is_live_while_trading_and_frozen_after_hours(sim):
         assert ["58", "1", "8", "2"] in c.recv_for(QUIET)
 
 
+def _without(tmp_path, clock, **options):
+    sc = scenario_mod.load("default")
+    sc = dataclasses.replace(sc, options=dataclasses.replace(sc.options, **options))
+    return ibsim.run_in_thread(sc, state_dir=tmp_path, clock=clock)
+
+
 @pytest.fixture
 def unpaid(tmp_path, clock):
     """A login without live market data subscriptions."""
-    sc = scenario_mod.load("default")
-    sc = dataclasses.replace(sc, options=dataclasses.replace(sc.options, live_market_data=False))
-    with ibsim.run_in_thread(sc, state_dir=tmp_path, clock=clock) as running:
+    with _without(tmp_path, clock, live_market_data=False) as running:
         yield running
+
+
+def test_without_any_data_type_1_is_354_and_type_3_is_10168(tmp_path, clock):
+    none = _without(tmp_path, clock, live_market_data=False, delayed_market_data=False)
+    with none as sim, RawClient(sim.host, sim.port) as c:
+        c.connect()
+        _req(c, 11)
+        error = c.recv()
+        assert error[:4] == ["4", "2", "11", "354"]
+        assert "Delayed market data is available" not in error[4]
+        c.send("59", "1", "3")
+        _req(c, 12)
+        error = c.recv()
+        assert error[:4] == ["4", "2", "12", "10168"]
+        assert "Delayed market data is not enabled" in error[4]
+        assert c.recv_for(QUIET) == []  # no subscription was made
 
 
 def test_without_live_data_type_1_is_354_and_type_3_is_delayed(unpaid):
     with RawClient(unpaid.host, unpaid.port) as c:
         c.connect()
         _req(c, 9)
-        assert c.recv()[:4] == ["4", "2", "9", "354"]
+        error = c.recv()
+        assert error[:4] == ["4", "2", "9", "354"]
+        assert error[4].endswith("Delayed market data is available.")
         c.send("59", "1", "3")
         _req(c, 10, snapshot="1")
         msgs = c.recv_until(lambda f: f[0] == "57")

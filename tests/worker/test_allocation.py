@@ -74,6 +74,21 @@ def test_a_failing_strategy_freezes_only_itself(inproc) -> None:
     assert "AAPL" not in {leg["contract"]["symbol"] for leg in outcome.data["legs"].values()}
 
 
+def test_an_instrument_without_a_price_freezes_only_the_strategies_weighing_it(inproc) -> None:
+    stack = inproc()
+    strategies = {**SIXTY_FORTY, "dummy": {"weights": {"AAPL": 0.2, "NOSUCH": 0.3}}}
+    configure(stack, {"fixed_weights": 0.4, "dummy": 0.4}, strategies)
+    outcome = allocate(stack, "np-1")
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete")
+    result = outcome.data["error"]["details"]["result"]
+    [frozen] = result["failed"]
+    assert (frozen["strategy"], frozen["reason"]) == ("dummy", "missing_data")
+    assert "NOSUCH" in frozen["message"]
+    # Its priced instrument is frozen with it; the other strategy trades.
+    assert {leg["contract"]["symbol"] for leg in result["legs"]} == {"SPY", "TLT"}
+    assert {leg["status"] for leg in result["legs"]} == {"Filled"}
+
+
 def test_two_strategies_sharing_an_instrument_get_one_order(inproc) -> None:
     stack = inproc()
     strategies = {

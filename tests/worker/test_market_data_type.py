@@ -22,30 +22,43 @@ pytestmark = pytest.mark.ib_client  # also under ib_insync: errorEvent and reqId
 BUY_SPY = {"symbol": "SPY", "side": "BUY", "quantity": 10, "order_type": "MKT"}
 SPY = {"symbol": "SPY", "sec_type": "STK", "exchange": "SMART", "currency": "USD"}
 NOT_SUBSCRIBED = 354  # what ibsim (and IB) answer a live request without live data
+NO_DATA = 10168  # ... and a delayed one when delayed data is not enabled either
 
 
-@pytest.fixture
-def delayed_only(tmp_path: Path) -> str:
-    """The default scenario's account on a login without live market data."""
+def _login(tmp_path: Path, name: str, **options: bool) -> str:
+    """The default scenario's account on a login with these market data ``options``."""
     scenario = yaml.safe_load((SCENARIO_DIR / "default.yaml").read_text(encoding="utf-8"))
-    scenario.setdefault("options", {})["live_market_data"] = False
-    path = tmp_path / "delayed_only.yaml"
+    scenario.setdefault("options", {}).update(options)
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(scenario), encoding="utf-8")
     return str(path)
 
 
 @pytest.fixture
+def delayed_only(tmp_path: Path) -> str:
+    """A login without live market data (delayed data is enabled)."""
+    return _login(tmp_path, "delayed_only", live_market_data=False)
+
+
+@pytest.fixture
+def no_data(tmp_path: Path) -> str:
+    """A login with no market data at all: neither live nor delayed."""
+    return _login(tmp_path, "no_data", live_market_data=False, delayed_market_data=False)
+
+
+@pytest.fixture
 def quote_requests(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Every reqMktData the worker makes: the type asked, how long it took, IB's refusal."""
+    """Every reqMktData the worker makes: the type asked, how long it took, IB's answers."""
     seen: list[dict[str, Any]] = []
     real = Gateway._quote
 
     async def spy(self: Gateway, *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
-        prices, refusal = await real(self, *args, **kwargs)
+        prices, answers = await real(self, *args, **kwargs)
         took = time.monotonic() - started
-        seen.append({"type": args[1], "seconds": took, "refusal": refusal, "prices": prices})
-        return prices, refusal
+        codes = [code for code, _ in answers]
+        seen.append({"type": args[1], "seconds": took, "codes": codes, "prices": prices})
+        return prices, answers
 
     monkeypatch.setattr(Gateway, "_quote", spy)
     return seen
@@ -70,10 +83,10 @@ def test_live_data_refused_prices_with_delayed_data_and_says_so(
     assert "not subscribed" in result["market_data_fallback"]["message"]
     assert result["price_source"] == "midpoint"
     live, delayed = quote_requests
-    assert (live["type"], live["refusal"][0]) == (1, NOT_SUBSCRIBED)
+    assert (live["type"], live["codes"]) == (1, [NOT_SUBSCRIBED])
     # IB's answer ended the live request, not an empty quote's full wait.
     assert live["seconds"] < QUOTE_SECONDS / 2, live
-    assert (delayed["type"], delayed["refusal"]) == (3, None)
+    assert (delayed["type"], delayed["codes"]) == (3, [])
     assert delayed["prices"]["bid"]
     assert delayed["prices"]["ask"]
 
@@ -84,7 +97,29 @@ def test_live_data_is_used_when_subscribed(
 ) -> None:
     result = dry_place_order(inproc(), "md-live")
     assert (result["market_data_type"], result["market_data_fallback"]) == (1, None)
-    assert [(q["type"], q["refusal"]) for q in quote_requests] == [(1, None)]
+    assert [(q["type"], q["codes"]) for q in quote_requests] == [(1, [])]
+
+
+@pytest.mark.emulators
+def test_no_data_at_all_fails_naming_ibs_answer_without_waiting(
+    inproc: Callable[..., Any], no_data: str, quote_requests: list[dict[str, Any]]
+) -> None:
+    stack = inproc(scenario=no_data)
+    stack.firestore.collection("config").document("common").set({"marketDataType": 1})
+    reply = stack.push("place_order", BUY_SPY, "m-md-none", idempotency_key="md-none")
+    assert reply.status_code == 200, reply.json
+    [outcome] = stack.outcomes(1)
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "intent_failed")
+    message = outcome.data["error"]["message"]
+    assert message.startswith("no price for SPY: no quote, last trade or close (IB 10168: ")
+    assert "Delayed market data is not enabled" in message
+    assert [(q["type"], q["codes"]) for q in quote_requests] == [
+        (1, [NOT_SUBSCRIBED]),
+        (3, [NO_DATA]),
+    ]
+    # Both requests ended on IB's answer, not after a full wait for prices that never come.
+    assert all(q["seconds"] < QUOTE_SECONDS / 2 for q in quote_requests), quote_requests
+    assert stack.record("md-none")["legs"] == {}, "nothing was journalled or sent"
 
 
 @pytest.mark.emulators
@@ -137,6 +172,6 @@ def test_a_delayed_type_has_nothing_to_fall_back_to(
         quote = session.call(lambda gw: gw.quote(SPY, 3, 5.0), 15.0)
     finally:
         session.stop()
-    assert (quote["market_data_type"], quote["fallback"]) == (3, None)
+    assert (quote["market_data_type"], quote["fallback"], quote["refused"]) == (3, None, None)
     assert quote["bid"]
     assert quote["ask"]

@@ -14,6 +14,7 @@ from worker.intents.targets import (
     round_toward_zero,
     target_quantity,
 )
+from worker.intents.trading import price_of
 
 SPY = Priced("SPY", {"con_id": 1, "multiplier": "", "size_increment": 1}, 600.0, "midpoint", 1.0)
 MES = Priced("MES", {"con_id": 2, "multiplier": "5", "size_increment": 1}, 6000.0, "midpoint", 1.0)
@@ -64,3 +65,17 @@ def test_a_fill_is_split_pro_rata() -> None:
 def test_collar_is_through_the_quote_on_the_tick_grid(action, expected) -> None:
     # 600.005 x (1 +- 0.002) = 601.205 / 598.805: buys round up, sells down, to the tick.
     assert collar_price(600.005, action, 20, 0.01) == expected
+
+
+@pytest.mark.parametrize(
+    ("quote", "expected"),
+    [
+        ({"bid": 592.92, "ask": 592.94, "last": 1.0}, (592.93, "midpoint")),
+        ({"bid": 0.1, "ask": 0.2}, (0.15, "midpoint")),
+        ({"bid": None, "ask": 101.0, "last": 100.5, "close": 99.0}, (100.5, "last")),
+        ({"bid": -1.0, "ask": 101.0, "close": 99.0}, (99.0, "close")),
+        ({}, (None, "none")),
+    ],
+)
+def test_the_plan_price_is_the_midpoint_else_last_else_close(quote, expected) -> None:
+    assert price_of(quote) == expected

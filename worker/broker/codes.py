@@ -17,6 +17,7 @@ class Kind(enum.Enum):
     NOT_FOUND = "not_found"  # no security definition
     WARNING = "warning"
     DELAYED_INSTEAD = "delayed_instead"  # live market data not subscribed; delayed is there
+    NO_MARKET_DATA = "no_market_data"  # not subscribed, and delayed data not enabled either
     OTHER = "other"
 
 
@@ -32,10 +33,11 @@ CODES: dict[Kind, frozenset[int]] = {
     Kind.WARNING: frozenset({202, 399, 10197}),
     # Answers to reqMktData (IB's message-code table): 354 not subscribed ("Delayed market data
     # is available." when it is), 10089 needs an extra API subscription (likewise), 10167
-    # "displaying delayed market data". Not here: 10090 (part of the data is not subscribed, the
-    # rest still flows), 10168 (delayed data is not enabled either: asking again cannot help),
-    # 10197 (a competing live session holds the data, not a missing subscription).
+    # "displaying delayed market data". 10168: delayed data is not enabled either, nothing will
+    # come (asking again cannot help). Not here: 10090 (part of the data is not subscribed, the
+    # rest still flows), 10197 (a competing live session holds the data, not a subscription).
     Kind.DELAYED_INSTEAD: frozenset({354, 10089, 10167}),
+    Kind.NO_MARKET_DATA: frozenset({10168}),
 }
 _BY_CODE = {code: kind for kind, codes in CODES.items() for code in codes}
 

@@ -32,6 +32,7 @@ TERMINAL = codes.TERMINAL_STATUSES
 POLL_SECONDS = 0.02
 QUOTE_FIELDS = ("bid", "ask", "last", "close")
 DUPLICATE_ID_TRIES = 14  # jumps 1..8192 ids past IB 103 answers before giving up
+_MARKET_DATA_ANSWERS = {codes.Kind.DELAYED_INSTEAD, codes.Kind.NO_MARKET_DATA}
 CONTRACT_FIELDS = {
     "con_id": "conId",
     "symbol": "symbol",
@@ -49,6 +50,14 @@ def _to_contract(spec: dict[str, Any]) -> Any:
     """Our plain contract spec (see CONTRACT_FIELDS; other keys are ours) as a Contract."""
     fields = {CONTRACT_FIELDS[k]: v for k, v in spec.items() if k in CONTRACT_FIELDS}
     return iblib.Contract(**{k: v for k, v in fields.items() if v not in (None, "")})
+
+
+def _first(answers: list[tuple[int, str]], kind: codes.Kind) -> dict[str, Any] | None:
+    """IB's first answer of ``kind`` to a market data request, as ``{"code", "message"}``."""
+    for code, message in answers:
+        if codes.classify(code) is kind:
+            return {"code": code, "message": message}
+    return None
 
 
 class Gateway:
@@ -167,22 +176,25 @@ class Gateway:
         type when IB answers that live data is not subscribed (``codes.Kind.DELAYED_INSTEAD``).
 
         Only IB's answer triggers the fallback: an empty quote is just empty (a closed market).
-        Says ``market_data_type`` (the type that produced it), ``requested_market_data_type``
-        and ``fallback``: IB's ``{"code", "message"}`` that caused the fallback, or None.
+        Says ``market_data_type`` (the type that produced it), ``requested_market_data_type``,
+        ``fallback``: IB's ``{"code", "message"}`` that caused the fallback, or None, and
+        ``refused``: IB's answer when no data will come at all (``codes.Kind.NO_MARKET_DATA``).
         """
         if not contract.get("con_id"):  # market data is keyed by conId in the library
             contract = await self.contract(contract)
         delayed = codes.DELAYED_TYPE.get(data_type)
-        quote, refusal = await self._quote(contract, data_type, wait, stop_on_refusal=bool(delayed))
+        quote, answers = await self._quote(contract, data_type, wait, stop_on_refusal=bool(delayed))
         used, fallback = data_type, None
+        refusal = _first(answers, codes.Kind.DELAYED_INSTEAD)
         if refusal is not None and delayed is not None:
-            used, fallback = delayed, {"code": refusal[0], "message": refusal[1]}
-            quote, _ = await self._quote(contract, delayed, wait, stop_on_refusal=False)
+            used, fallback = delayed, refusal
+            quote, answers = await self._quote(contract, delayed, wait, stop_on_refusal=False)
         return {
             **quote,
             "market_data_type": used,
             "requested_market_data_type": data_type,
             "fallback": fallback,
+            "refused": _first(answers, codes.Kind.NO_MARKET_DATA),
         }
 
     # -- orders (only the journal, worker/journal.py, calls these) --------------------------
@@ -328,18 +340,22 @@ class Gateway:
 
     async def _quote(
         self, spec: dict[str, Any], data_type: int, wait: float, stop_on_refusal: bool
-    ) -> tuple[dict[str, Any], tuple[int, str] | None]:
-        """One reqMktData at ``data_type``, polled until two-sided or ``wait`` has passed; with
-        ``stop_on_refusal``, also until IB refuses live data for it (then that code and text).
+    ) -> tuple[dict[str, Any], list[tuple[int, str]]]:
+        """One reqMktData at ``data_type``, polled until two-sided, IB says no data will come
+        (``codes.Kind.NO_MARKET_DATA``) or ``wait`` has passed; with ``stop_on_refusal``, also
+        until IB refuses live data for it. Returns the prices and IB's answers to the request.
 
         Not stopping on a refusal matters for the delayed types: IB sends 10167 to announce the
         delayed data it then streams on the same request.
         """
-        refusals: dict[int, tuple[int, str]] = {}
+        answers: dict[int, list[tuple[int, str]]] = {}
+        stops = {codes.Kind.NO_MARKET_DATA}
+        if stop_on_refusal:
+            stops.add(codes.Kind.DELAYED_INSTEAD)
 
         def on_error(req_id: int, code: int, message: str, *_: Any) -> None:
-            if codes.classify(code) is codes.Kind.DELAYED_INSTEAD:
-                refusals.setdefault(req_id, (code, message))
+            if codes.classify(code) in _MARKET_DATA_ANSWERS:
+                answers.setdefault(req_id, []).append((code, message))
 
         self.ib.errorEvent += on_error  # from before the request: no answer slips past
         try:
@@ -350,14 +366,16 @@ class Gateway:
             req_id = self._ticker_req_id(ticker)
             try:
                 await self._await_quote(
-                    ticker, wait, lambda: stop_on_refusal and req_id in refusals
+                    ticker,
+                    wait,
+                    lambda: any(codes.classify(c) in stops for c, _ in answers.get(req_id, ())),
                 )
             finally:
                 self.ib.cancelMktData(contract)
         finally:
             self.ib.errorEvent -= on_error
         prices = {k: views.num(getattr(ticker, k)) for k in QUOTE_FIELDS}
-        return prices, refusals.get(req_id)
+        return prices, answers.get(req_id, [])
 
     def _ticker_req_id(self, ticker: Any) -> int:
         """The reqId reqMktData gave ``ticker`` (IB's errors name it). Both libraries keep it

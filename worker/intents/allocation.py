@@ -3,11 +3,12 @@ instrument, through the risk gate and the order journal.
 
 For every selected strategy (default: each with a non-zero ``exposure.strategies`` share) the
 data it declares is fetched (daily bars, quotes), its signal computed (``worker/strategies``)
-and sized (``targets.py``). A strategy without a fresh signal holds; one that raises or lacks
-data freezes its own instruments and is reported; the others still trade. Nothing is sold by
-omission: only instruments a fresh signal names are targeted. Orders net the strategies'
-deltas (opposite deltas cross internally) and subtract what is already in flight, so a
-rerun while orders work does not order the same quantity again. The plan is computed once and
+and sized (``targets.py``). A strategy without a fresh signal holds; one that raises, lacks
+data or weighs an instrument without a price or contract freezes its own instruments and is
+reported; the others still trade. Nothing is sold by omission: only instruments a fresh
+signal names are targeted. Orders net the strategies' deltas (opposite deltas cross
+internally) and subtract what is already in flight, so a rerun while orders work does not
+order the same quantity again. The plan is computed once and
 kept in the record; a redelivery resumes it. Fills are booked to the strategies' holdings
 once per execution (``holdings.py``). ``dry_run`` returns the whole plan and every check.
 """
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from worker import strategies
 from worker.config import TradingRules
-from worker.errors import IntentFailed, InvalidParams, RiskRefused
+from worker.errors import ContractNotFound, IntentFailed, InvalidParams, NoPrice, RiskRefused
 from worker.holdings import Books, pro_rata
 from worker.intents import trading
 from worker.intents.base import Context, IntentSpec
@@ -97,7 +98,8 @@ def _plan(
 ) -> dict[str, Any]:
     account = trading.account_view(ctx)
     signals, failed, held = _signals(ctx, books, rules, ids)
-    priced = _price_all(ctx, rules, signals, account)
+    priced, unpriced = _price_all(ctx, rules, signals, account)
+    failed += _freeze_unpriced(signals, unpriced)
     book = Book(holdings=books.holdings(ids), inflight=_inflight(ctx, books))
     base = account.net_liquidation * rules.exposure.overall
     for strategy, signal in signals.items():
@@ -168,13 +170,33 @@ def _completed(rows: list[dict[str, Any]], today: date) -> list[dict[str, Any]]:
 
 def _price_all(
     ctx: Context, rules: TradingRules, signals: dict[str, strategies.Signal], account: AccountView
-) -> dict[str, Priced]:
+) -> tuple[dict[str, Priced], dict[str, str]]:
+    """Every instrument a signal weighs, priced; those without a price or contract apart,
+    each with the reason (IB's, when it gave one)."""
     priced: dict[str, Priced] = {}
+    unpriced: dict[str, str] = {}
     for signal in signals.values():
         for key in signal.weights:
-            if key not in priced:
+            if key in priced or key in unpriced:
+                continue
+            try:
                 priced[key] = _priced(ctx, key, signal.instruments[key], rules, account)
-    return priced
+            except (NoPrice, ContractNotFound) as exc:
+                unpriced[key] = str(exc)
+    return priced, unpriced
+
+
+def _freeze_unpriced(
+    signals: dict[str, strategies.Signal], unpriced: dict[str, str]
+) -> list[dict[str, str]]:
+    """Take out of ``signals`` each strategy weighing an unpriced instrument: it cannot be
+    sized, so it is frozen like a strategy that failed; the others still trade."""
+    failed = []
+    for strategy_id in [s for s, sig in signals.items() if sig.weights.keys() & unpriced.keys()]:
+        missing = sorted(signals.pop(strategy_id).weights.keys() & unpriced.keys())
+        message = "; ".join(unpriced[k] for k in missing)
+        failed.append(strategies.StrategyFailed(strategy_id, "missing_data", message).as_dict())
+    return failed
 
 
 def _priced(
@@ -187,9 +209,7 @@ def _priced(
     contract = trading.contract(ctx, instrument.model_dump())
     contract["exchange"] = instrument.exchange  # route as configured (SMART), not the listing
     quote = trading.quote(ctx, contract, rules.market_data_type)
-    price, source = trading.price_of(quote)
-    if price is None:
-        raise IntentFailed(f"no price for {key}: no quote, last trade or close")
+    price, source = trading.price_or_fail(quote, key)
     fx = account.to_base(1.0, contract["currency"])
     return Priced(key, contract, price, source, fx, trading.data_used(quote))
 

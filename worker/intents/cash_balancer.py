@@ -115,9 +115,10 @@ def _leg(ctx: Context, currency: str, base: str, cash: float, lot: float) -> dic
     symbol, quote_ccy = pair(currency, base)
     spec = {"symbol": symbol, "sec_type": "CASH", "currency": quote_ccy, "exchange": "IDEALPRO"}
     contract = trading.contract(ctx, spec)
-    price, _ = trading.price_of(trading.quote(ctx, contract, 1))
-    if not price:
-        raise IntentFailed(f"no price for {symbol}.{quote_ccy}")
+    # Live (1) whatever is configured: IB gives IDEALPRO quotes to every login, and a refusal
+    # still falls back to delayed data (Gateway.quote).
+    quote = trading.quote(ctx, contract, 1)
+    price, _ = trading.price_or_fail(quote, f"{symbol}.{quote_ccy}")
     planned = conversion(cash, currency, base, price, lot)
     planned["contract"] = {**contract, **planned["contract"]}
     return {"id": f"fx-{currency}", "price": price, **planned}

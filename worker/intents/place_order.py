@@ -90,9 +90,7 @@ def _plan(ctx: Context, params: PlaceOrderParams, data_type: int) -> dict[str, A
     price, source, quote = params.limit_price, "limit", {}
     if price is None:
         quote = trading.quote(ctx, contract, data_type)
-        price, source = trading.price_of(quote)
-    if price is None:
-        raise IntentFailed(f"no price for {params.symbol}: no quote, last trade or close")
+        price, source = trading.price_or_fail(quote, params.symbol)
     order = {
         "action": params.side,
         "quantity": params.quantity,

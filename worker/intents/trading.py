@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from worker.config import TradingRules, trading_rules
-from worker.errors import Incomplete
+from worker.errors import Incomplete, NoPrice
 from worker.holdings import Books, book_executions
 from worker.intents.base import Context
 from worker.risk import AccountView, OrderView
@@ -53,11 +53,23 @@ def price_of(quote_: dict[str, Any]) -> tuple[float | None, str]:
     last trade or the close only when the quote is missing (the result says which)."""
     bid, ask = quote_.get("bid"), quote_.get("ask")
     if bid and ask and bid > 0 and ask > 0:
-        return (bid + ask) / 2, "midpoint"
+        # Rounded far below any tick: 592.92 and 592.94 give 592.93, not 592.9300000000001.
+        return round((bid + ask) / 2, 8), "midpoint"
     for source in ("last", "close"):
         if quote_.get(source):
             return float(quote_[source]), source
     return None, "none"
+
+
+def price_or_fail(quote_: dict[str, Any], name: str) -> tuple[float, str]:
+    """price_of, or NoPrice naming what was missing and why IB sent no data, if it said."""
+    price, source = price_of(quote_)
+    if price is None:
+        why = "no quote, last trade or close"
+        if refused := quote_.get("refused"):
+            why += f" (IB {refused['code']}: {refused['message']})"
+        raise NoPrice(f"no price for {name}: {why}")
+    return price, source
 
 
 def order_view(qualified: dict[str, Any], order: dict[str, Any], price: float) -> OrderView:
