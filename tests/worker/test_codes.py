@@ -25,7 +25,10 @@ TABLE = [
     (200, Kind.NOT_FOUND, False),
     (202, Kind.WARNING, False),
     (399, Kind.WARNING, False),
-    (10197, Kind.WARNING, False),
+    (354, Kind.DELAYED_INSTEAD, False),
+    (10167, Kind.DELAYED_INSTEAD, False),
+    (10168, Kind.NO_MARKET_DATA, False),
+    (10197, Kind.NO_MARKET_DATA, False),
     (99999, Kind.OTHER, False),
 ]
 

@@ -17,7 +17,7 @@ class Kind(enum.Enum):
     NOT_FOUND = "not_found"  # no security definition
     WARNING = "warning"
     DELAYED_INSTEAD = "delayed_instead"  # live market data not subscribed; delayed is there
-    NO_MARKET_DATA = "no_market_data"  # not subscribed, and delayed data not enabled either
+    NO_MARKET_DATA = "no_market_data"  # nothing will come on this request (see CODES)
     OTHER = "other"
 
 
@@ -30,14 +30,15 @@ CODES: dict[Kind, frozenset[int]] = {
     Kind.PACING: frozenset({100, 162, 420}),
     Kind.REJECTED: frozenset({103, 104, 105, 110, 201, 203, 321, 10148}),
     Kind.NOT_FOUND: frozenset({200}),
-    Kind.WARNING: frozenset({202, 399, 10197}),
+    Kind.WARNING: frozenset({202, 399}),
     # Answers to reqMktData (IB's message-code table): 354 not subscribed ("Delayed market data
     # is available." when it is), 10089 needs an extra API subscription (likewise), 10167
-    # "displaying delayed market data". 10168: delayed data is not enabled either, nothing will
-    # come (asking again cannot help). Not here: 10090 (part of the data is not subscribed, the
-    # rest still flows), 10197 (a competing live session holds the data, not a subscription).
+    # "displaying delayed market data". Nothing will come on 10168 (delayed data is not enabled
+    # either) or 10197 (another session of the login, e.g. a phone, holds the live data: no
+    # fallback to stale delayed prices the user did not choose). Not here: 10090 (part of the
+    # data is not subscribed, the rest still flows).
     Kind.DELAYED_INSTEAD: frozenset({354, 10089, 10167}),
-    Kind.NO_MARKET_DATA: frozenset({10168}),
+    Kind.NO_MARKET_DATA: frozenset({10168, 10197}),
 }
 _BY_CODE = {code: kind for kind, codes in CODES.items() for code in codes}
 
