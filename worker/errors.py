@@ -140,11 +140,22 @@ class NoPrice(IntentFailed):
     """No quote, last trade or close to size or check an order with (IB's reason, if it gave
     one, in the message). An allocation freezes only the strategies that need the instrument."""
 
+    code = "no_price"
+
 
 class ContractNotFound(Permanent):
     """IB knows no contract matching the spec (error 200), or several do."""
 
     code = "contract_not_found"
+    outcome = "failed"
+    direct_status = 422
+
+
+class DataRefused(Permanent):
+    """IB refused a historical data request for good (no data for it, no permission, a bar size
+    or duration it does not serve): its code and text in the message."""
+
+    code = "data_refused"
     outcome = "failed"
     direct_status = 422
 

@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from worker.broker import pacing
+from worker.broker.pacing import HistoricalPacer
+
 pytestmark = pytest.mark.emulators
 
 
@@ -60,33 +63,50 @@ def test_dry_run_shows_the_plan_and_sends_nothing(inproc) -> None:
     assert stack.record("dry")["legs"] == {}
 
 
+def frozen_beside_sixty_forty(stack: Any, key: str) -> dict[str, Any]:
+    """Allocate; the one failed strategy of an outcome in which SIXTY_FORTY still traded."""
+    outcome = allocate(stack, key)
+    # Never a plain success: failed (incomplete), with what did trade in the details.
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete")
+    result = outcome.data["error"]["details"]["result"]
+    assert {leg["contract"]["symbol"] for leg in result["legs"]} == {"SPY", "TLT"}
+    assert {leg["status"] for leg in result["legs"]} == {"Filled"}
+    sent = {leg["contract"]["symbol"] for leg in outcome.data["legs"].values()}
+    assert sent == {"SPY", "TLT"}, "nothing of the frozen strategy was journalled"
+    [frozen] = result["failed"]
+    return frozen
+
+
 def test_a_failing_strategy_freezes_only_itself(inproc) -> None:
     stack = inproc()
     strategies = {**SIXTY_FORTY, "dummy": {"weights": {"AAPL": 0.5}, "fail": True}}
     configure(stack, {"fixed_weights": 0.4, "dummy": 0.4}, strategies)
-    outcome = allocate(stack, "f-1")
-    # Never a plain success: failed (incomplete), with what did trade in the details.
-    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete")
-    result = outcome.data["error"]["details"]["result"]
-    assert [f["strategy"] for f in result["failed"]] == ["dummy"]
-    assert {leg["contract"]["symbol"] for leg in result["legs"]} == {"SPY", "TLT"}
-    assert {leg["status"] for leg in result["legs"]} == {"Filled"}
-    assert "AAPL" not in {leg["contract"]["symbol"] for leg in outcome.data["legs"].values()}
+    frozen = frozen_beside_sixty_forty(stack, "f-1")
+    assert (frozen["strategy"], frozen["reason"]) == ("dummy", "error")
 
 
 def test_an_instrument_without_a_price_freezes_only_the_strategies_weighing_it(inproc) -> None:
     stack = inproc()
     strategies = {**SIXTY_FORTY, "dummy": {"weights": {"AAPL": 0.2, "NOSUCH": 0.3}}}
     configure(stack, {"fixed_weights": 0.4, "dummy": 0.4}, strategies)
-    outcome = allocate(stack, "np-1")
-    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete")
-    result = outcome.data["error"]["details"]["result"]
-    [frozen] = result["failed"]
+    frozen = frozen_beside_sixty_forty(stack, "np-1")  # AAPL, priced, is frozen with it
     assert (frozen["strategy"], frozen["reason"]) == ("dummy", "missing_data")
     assert "NOSUCH" in frozen["message"]
-    # Its priced instrument is frozen with it; the other strategy trades.
-    assert {leg["contract"]["symbol"] for leg in result["legs"]} == {"SPY", "TLT"}
-    assert {leg["status"] for leg in result["legs"]} == {"Filled"}
+
+
+def test_bars_ib_will_not_serve_now_freeze_only_the_strategy_needing_them(
+    inproc, monkeypatch
+) -> None:
+    stack = inproc()
+    spent = HistoricalPacer()  # another job used this 10 minutes' historical requests
+    for n in range(pacing.WINDOW[0]):
+        spent.sent(f"c{n}", f"r{n}")
+    monkeypatch.setattr("worker.broker.ib.PACER", spent)
+    strategies = {**SIXTY_FORTY, "spy_macd_vixy": {}}
+    configure(stack, {"fixed_weights": 0.4, "spy_macd_vixy": 0.4}, strategies)
+    frozen = frozen_beside_sixty_forty(stack, "pace-1")
+    assert (frozen["strategy"], frozen["reason"]) == ("spy_macd_vixy", "missing_data")
+    assert "historical requests" in frozen["message"]
 
 
 def test_two_strategies_sharing_an_instrument_get_one_order(inproc) -> None:

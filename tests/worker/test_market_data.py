@@ -41,6 +41,41 @@ def test_bars_and_quotes_land_once_however_often_collected(inproc, bigquery_fake
     assert len(rows(bigquery_fake, "bars")) == len(bars), "insertIds keep them unique"
 
 
+def collect_incomplete(stack: Any, key: str, **params: Any) -> dict[str, Any]:
+    reply = stack.push("collect_market_data", {**PARAMS, **params}, "m-" + key, idempotency_key=key)
+    assert reply.status_code == 200, reply.json
+    [outcome] = stack.outcomes(1)
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "incomplete"), outcome.data
+    return outcome.data["error"]["details"]["result"]
+
+
+@pytest.mark.emulators
+def test_an_unknown_symbol_is_listed_and_the_rest_collected(inproc, bigquery_fake) -> None:
+    stack = inproc(bigquery=bigquery_fake)
+    result = collect_incomplete(stack, "u-1", symbols=["SPY", "NOSUCH", "TLT"])
+    [missing] = result["missing"]
+    assert (missing["symbol"], missing["code"]) == ("NOSUCH", "contract_not_found")
+    assert "IB 200" in missing["message"]
+    assert {r["symbol"] for r in rows(bigquery_fake, "bars")} == {"SPY", "TLT"}
+    assert {r["symbol"] for r in rows(bigquery_fake, "quotes")} == {"SPY", "TLT"}
+    assert result["complete"] is True, "the round ended: the next run starts over"
+
+
+@pytest.mark.emulators
+def test_bars_ib_refuses_are_a_permanent_answer_naming_ib(inproc, bigquery_fake) -> None:
+    # IB's 162 here is its data service refusing the bar size, not pacing: retrying the
+    # delivery cannot help (it was retried as an internal error before).
+    stack = inproc(bigquery=bigquery_fake)
+    result = collect_incomplete(stack, "b-1", bar_size="7 mins", snapshots=False)
+    assert [(m["symbol"], m["code"]) for m in result["missing"]] == [
+        ("SPY", "data_refused"),
+        ("QQQ", "data_refused"),
+        ("TLT", "data_refused"),
+    ]
+    assert all(m["message"].startswith("IB 162: ") for m in result["missing"])
+    assert rows(bigquery_fake, "bars") == []
+
+
 @pytest.mark.emulators
 def test_a_spent_budget_stops_and_the_next_run_continues(
     inproc, bigquery_fake, monkeypatch

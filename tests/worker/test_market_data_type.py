@@ -109,7 +109,7 @@ def test_no_data_at_all_fails_naming_ibs_answer_without_waiting(
     reply = stack.push("place_order", BUY_SPY, "m-md-none", idempotency_key="md-none")
     assert reply.status_code == 200, reply.json
     [outcome] = stack.outcomes(1)
-    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "intent_failed")
+    assert (outcome.kind, outcome.data["error"]["code"]) == ("failed", "no_price")
     message = outcome.data["error"]["message"]
     assert message.startswith("no price for SPY: no quote, last trade or close (IB 10168: ")
     assert "Delayed market data is not enabled" in message

@@ -18,7 +18,13 @@ from typing import Any
 
 from worker.broker import codes, views
 from worker.broker.pacing import PACER, Budget
-from worker.errors import ContractNotFound, OrderNotTaken, OrderStateUnknown
+from worker.errors import (
+    ContractNotFound,
+    DataRefused,
+    GatewayNotReady,
+    OrderNotTaken,
+    OrderStateUnknown,
+)
 
 try:  # pragma: no cover - which branch runs depends on the virtualenv
     import ib_async as iblib
@@ -50,6 +56,21 @@ def _to_contract(spec: dict[str, Any]) -> Any:
     """Our plain contract spec (see CONTRACT_FIELDS; other keys are ours) as a Contract."""
     fields = {CONTRACT_FIELDS[k]: v for k, v in spec.items() if k in CONTRACT_FIELDS}
     return iblib.Contract(**{k: v for k, v in fields.items() if v not in (None, "")})
+
+
+def _historical_error(code: int, message: str) -> Exception:
+    """What IB refusing a reqHistoricalData means for the run: pacing stops it until its next
+    run (pacing.Budget), a lost connection is retried, anything else is for good. 162 is both
+    the pacing violation and the data service refusing the request (no data, no permission,
+    a bar size it does not serve); only its text tells them apart."""
+    text = f"IB {code}: {message}"
+    if code == 162 and "pacing" not in message.lower():
+        return DataRefused(text)
+    if codes.classify(code) is codes.Kind.PACING:
+        return Budget(text)
+    if codes.is_retryable(code):
+        return GatewayNotReady(text)
+    return DataRefused(text)
 
 
 def _first(answers: list[tuple[int, str]], kind: codes.Kind) -> dict[str, Any] | None:
@@ -315,7 +336,8 @@ class Gateway:
 
     # -- helpers ---------------------------------------------------------------------------
     async def _historical(self, spec: dict[str, Any], *request: Any) -> list[Any]:
-        """reqHistoricalData under the worker's own pacing (raises pacing.Budget when spent)."""
+        """reqHistoricalData under the worker's own pacing; raises pacing.Budget when spent,
+        DataRefused when IB refuses it for good (see _historical_error)."""
         contract = str(spec.get("con_id") or f"{spec['symbol']}:{spec.get('sec_type')}")
         identity = "|".join([contract, *map(str, request)])
         wait = PACER.admit(contract, identity)
@@ -334,9 +356,7 @@ class Gateway:
                 formatDate=2,  # UTC
             )
         except iblib.RequestError as exc:
-            if exc.code == 162 and "pacing" in exc.message.lower():
-                raise Budget(f"IB 162: {exc.message}") from None
-            raise
+            raise _historical_error(exc.code, exc.message) from None
 
     async def _quote(
         self, spec: dict[str, Any], data_type: int, wait: float, stop_on_refusal: bool

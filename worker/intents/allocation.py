@@ -21,8 +21,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from worker import strategies
+from worker.broker.pacing import Budget
 from worker.config import TradingRules
-from worker.errors import ContractNotFound, IntentFailed, InvalidParams, NoPrice, RiskRefused
+from worker.errors import (
+    ContractNotFound,
+    DataRefused,
+    IntentFailed,
+    InvalidParams,
+    NoPrice,
+    RiskRefused,
+)
 from worker.holdings import Books, pro_rata
 from worker.intents import trading
 from worker.intents.base import Context, IntentSpec
@@ -135,7 +143,7 @@ def _signals(
         raw = rules.strategies.get(strategy_id, {})
         try:
             strategy = strategies.get(strategy_id)
-            data = _fetch(ctx, strategies.needs(strategy, raw), rules.market_data_type)
+            data = _data(ctx, strategy_id, strategies.needs(strategy, raw), rules.market_data_type)
             signal = strategies.evaluate(strategy, data, raw, books.state(strategy_id))
         except strategies.StrategyFailed as exc:
             failed.append(exc.as_dict())  # its instruments are frozen: no delta from it
@@ -145,6 +153,17 @@ def _signals(
         else:
             held.append(strategy_id)
     return signals, failed, held
+
+
+def _data(
+    ctx: Context, strategy_id: str, needs: list[strategies.DataNeed], data_type: int
+) -> strategies.MarketData:
+    """What the strategy declared it needs; StrategyFailed (``missing_data``) when IB has no
+    contract or data for it, or the historical pacing budget is spent until a later run."""
+    try:
+        return _fetch(ctx, needs, data_type)
+    except (ContractNotFound, DataRefused, Budget) as exc:
+        raise strategies.StrategyFailed(strategy_id, "missing_data", str(exc)) from None
 
 
 def _fetch(ctx: Context, needs: list[strategies.DataNeed], data_type: int) -> strategies.MarketData:

@@ -5,8 +5,9 @@ the run, with insertId = hash(symbol, bar time, bar size, source), so a retried 
 duplicate row. Requests obey IB's historical pacing (``worker/broker/pacing.py``): a universe
 that needs more than the 10-minute budget stops where the budget ends and the next run
 continues from the stored cursor to the end of the universe, never by provoking IB's error
-162 (a 162 that comes anyway stops the run the same way). The outcome carries
-counts, not the data.
+162 (a 162 that comes anyway stops the run the same way). An instrument IB has no contract,
+bars or quote for is listed in ``missing`` with IB's answer and the rest is collected; such a
+run is ``incomplete``. The outcome carries counts, not the data.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from worker.broker.pacing import Budget
 from worker.envelope import canonical_json, digest
-from worker.errors import IntentFailed
+from worker.errors import ContractNotFound, DataRefused, Incomplete, IntentFailed, NoPrice
 from worker.intents import trading
 from worker.intents.base import Context, IntentSpec
 
@@ -49,17 +50,37 @@ def run(ctx: Context, params: CollectParams) -> dict[str, Any]:
         return {"instruments": 0, "note": "no symbols given and no universe configured"}
     name = "collect:" + digest(canonical_json([universe, params.model_dump()]))[:16]
     start = int(ctx.books.cursor(name).get("next", 0)) % len(universe)
-    done: dict[str, int] = {"bars": 0, "quotes": 0, "started_at": start}
+    done: dict[str, Any] = {"bars": 0, "quotes": 0, "started_at": start, "missing": []}
     position = start
     try:
         for position in range(start, len(universe)):  # a continued run finishes the round
-            _collect(ctx, universe[position], params, rules.market_data_type, done)
+            _collect_one(ctx, universe[position], params, rules.market_data_type, done)
     except Budget as exc:
         ctx.books.save_cursor(name, {"next": position})
         resume = universe[position]["symbol"]
-        return {**done, "complete": False, "continues_at": resume, "reason": str(exc)}
+        return _checked({**done, "complete": False, "continues_at": resume, "reason": str(exc)})
     ctx.books.save_cursor(name, {"next": 0})
-    return {**done, "complete": True, "instruments": len(universe)}
+    return _checked({**done, "complete": True, "instruments": len(universe)})
+
+
+def _checked(result: dict[str, Any]) -> dict[str, Any]:
+    """A run that got nothing for some instrument is not a plain success (what it collected
+    stays collected): failed, ``incomplete``, the whole result in the details."""
+    if result["missing"]:
+        symbols = [m["symbol"] for m in result["missing"]]
+        raise Incomplete(f"no data for {symbols}; the rest was collected", {"result": result})
+    return result
+
+
+def _collect_one(
+    ctx: Context, spec: dict[str, Any], params: CollectParams, data_type: int, done: dict
+) -> None:
+    """One instrument; one IB has no contract or data for is listed in ``missing`` (IB's
+    answer with it) and the universe goes on."""
+    try:
+        _collect(ctx, spec, params, data_type, done)
+    except (ContractNotFound, DataRefused, NoPrice) as exc:
+        done["missing"].append({"symbol": spec["symbol"], "code": exc.code, "message": str(exc)})
 
 
 def _collect(
@@ -75,6 +96,7 @@ def _collect(
     done["bars"] += len(rows)
     if params.snapshots:
         quote = trading.quote(ctx, contract, data_type)
+        trading.price_or_fail(quote, contract["symbol"])  # no row for a quote with nothing in it
         taken = ctx.broker.call(lambda gw: gw.now(), ctx.timeout).astimezone(UTC)
         row = _quote_row(contract, quote, taken)
         _write(ctx, "quotes", [row], [digest(row["symbol"], row["taken_at"], "snapshot")[:32]])

@@ -112,11 +112,20 @@ class Reconciliation(_Open):
     blotter: list[dict[str, Any]]
 
 
+class MissingData(_Open):
+    """An instrument the run got nothing (or no quote) for."""
+
+    symbol: str
+    code: str = Field(description="contract_not_found, data_refused or no_price")
+    message: str = Field(description="What was missing, with IB's code and text")
+
+
 class MarketData(_Open):
     bars: int = 0
     quotes: int = 0
     complete: bool | None = None
     continues_at: str | None = None
+    missing: list[MissingData] = Field(default_factory=list)
 
 
 RESULTS: dict[str, type[BaseModel]] = {
