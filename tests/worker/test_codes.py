@@ -1,10 +1,14 @@
-"""The IB error-code table, one row per code that matters (tws-protocol.md)."""
+"""The IB error-code table, one row per code that matters (tws-protocol.md), and what a
+refused historical request means for a run."""
 
 from __future__ import annotations
 
 import pytest
 
 from worker.broker.codes import Kind, classify, is_retryable
+from worker.broker.ib import _historical_error
+from worker.broker.pacing import Budget
+from worker.errors import DataRefused, GatewayNotReady
 
 TABLE = [
     (1100, Kind.CONNECTIVITY_LOST, True),
@@ -37,3 +41,24 @@ TABLE = [
 def test_code_table(code: int, kind: Kind, retryable: bool) -> None:
     assert classify(code) is kind
     assert is_retryable(code) is retryable
+
+
+HMDS = "Historical Market Data Service error message:"
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "error"),
+    [
+        (162, f"{HMDS}API historical data query cancelled: pacing violation", Budget),
+        (162, f"{HMDS}No market data permissions for NYSE STK", DataRefused),
+        (162, f"{HMDS}HMDS query returned no data: SPY@SMART Trades", DataRefused),
+        (100, "Max rate of messages per second has been exceeded", Budget),
+        (1100, "Connectivity between IB and Trader Workstation has been lost", GatewayNotReady),
+        (321, "Error validating request: invalid bar size", DataRefused),
+        (200, "No security definition has been found for the request", DataRefused),
+    ],
+)
+def test_a_refused_historical_request(code: int, message: str, error: type) -> None:
+    got = _historical_error(code, message)
+    assert type(got) is error
+    assert str(got) == f"IB {code}: {message}"
