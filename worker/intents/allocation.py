@@ -8,9 +8,9 @@ data or weighs an instrument without a price or contract freezes its own instrum
 reported; the others still trade. Nothing is sold by omission: only instruments a fresh
 signal names are targeted. Orders net the strategies' deltas (opposite deltas cross
 internally) and subtract what is already in flight, so a rerun while orders work does not
-order the same quantity again. The plan is computed once and
-kept in the record; a redelivery resumes it. Fills are booked to the strategies' holdings
-once per execution (``holdings.py``). ``dry_run`` returns the whole plan and every check.
+order the same quantity again. The plan is computed once and kept in the record; a
+redelivery resumes it. Fills are booked to the strategies' holdings once per execution
+(``holdings.py``). ``dry_run`` returns the whole plan and every check.
 """
 
 from __future__ import annotations
